@@ -1,0 +1,235 @@
+/*
+ * catalog.c
+ *	  Creating, dropping and purging queues, and pgmq's name helpers.
+ *
+ * A queue is a row in pgmq.meta plus two tables, pgmq.q_<name> (the queue) and
+ * pgmq.a_<name> (its archive), laid out column for column as pgmq 1.13 lays
+ * them out, so SQL that reads them keeps working. Like pgmq 1.6+, the tables
+ * are not extension members: pg_dump dumps them as ordinary tables and
+ * DROP EXTENSION leaves them and their data in place.
+ *
+ * Where queue_ext departs from pgmq's table layout, it is in what serves the
+ * hot path, not in what SQL sees:
+ *	- no index on vt. Every read rewrites vt; with vt indexed no read could be
+ *	  a HOT update, and each one would add index entries to clean up later.
+ *	  Reads walk the primary key in msg_id order instead (they must return the
+ *	  oldest first anyway), so vt needs no index.
+ *	- fillfactor 70, so the new version of a row a read updates fits on the
+ *	  same page (a HOT update), and per-table autovacuum settings that clean
+ *	  up after churn long before the global defaults would.
+ *
+ * Creation and drop take the same transaction-scoped advisory lock pgmq takes,
+ * so two sessions creating one queue serialise instead of colliding.
+ */
+#include "queue_ext.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+#define QUEUE_TABLE_OPTIONS \
+	"fillfactor = 70, " \
+	"autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000, " \
+	"autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 0"
+
+static void
+spi_exec_or_error(const char *sql, int expected_rc)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc != expected_rc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("queue catalog statement failed"),
+				 errdetail("%s: %s", SPI_result_code_string(rc), sql)));
+}
+
+static void
+spi_exec_with_name(const char *sql, const char *name, int expected_rc)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	int			rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0);
+
+	if (rc != expected_rc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("queue catalog statement failed"),
+				 errdetail("%s: %s", SPI_result_code_string(rc), sql)));
+}
+
+/* pgmq's lock key, so queue_ext and tools written for pgmq serialise alike. */
+static void
+lock_queue_name(const char *name)
+{
+	spi_exec_with_name("SELECT pg_catalog.pg_advisory_xact_lock("
+					   "pg_catalog.hashtext('pgmq.queue_' || $1))",
+					   name, SPI_OK_SELECT);
+}
+
+/*
+ * Two spellings of one name ("Jobs", "jobs") share one pair of tables; pgmq
+ * would register both and let either drop the other's data. Refuse instead.
+ */
+static void
+reject_other_spelling(const char *name)
+{
+	spi_exec_with_name("SELECT queue_name::text FROM pgmq.meta "
+					   "WHERE lower(queue_name) = lower($1) AND queue_name <> $1",
+					   name, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("queue \"%s\" would share its tables with queue \"%s\"",
+						name, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("Queue tables are named after the lowercased queue name."),
+				 errhint("Use the existing queue's name, or choose a name that differs in more than case.")));
+}
+
+static void
+create_queue(const char *name, bool unlogged)
+{
+	QueueNames	names;
+	const char *queue_table;
+	const char *archive_table;
+
+	queue_names_resolve(name, &names);
+	queue_table = qualified_identifier(names.queue_table);
+	archive_table = qualified_identifier(names.archive_table);
+
+	spi_connect_or_error();
+	lock_queue_name(name);
+	reject_other_spelling(name);
+
+	spi_exec_or_error(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
+							   " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
+							   " read_ct integer DEFAULT 0 NOT NULL,"
+							   " enqueued_at timestamp with time zone DEFAULT now() NOT NULL,"
+							   " last_read_at timestamp with time zone,"
+							   " vt timestamp with time zone NOT NULL,"
+							   " message jsonb,"
+							   " headers jsonb"
+							   ") WITH (" QUEUE_TABLE_OPTIONS ")",
+							   unlogged ? "UNLOGGED" : "", queue_table),
+					  SPI_OK_UTILITY);
+	spi_exec_or_error(psprintf("CREATE TABLE IF NOT EXISTS %s ("
+							   " msg_id bigint PRIMARY KEY,"
+							   " read_ct integer DEFAULT 0 NOT NULL,"
+							   " enqueued_at timestamp with time zone DEFAULT now() NOT NULL,"
+							   " last_read_at timestamp with time zone,"
+							   " archived_at timestamp with time zone DEFAULT now() NOT NULL,"
+							   " vt timestamp with time zone NOT NULL,"
+							   " message jsonb,"
+							   " headers jsonb"
+							   ")", archive_table),
+					  SPI_OK_UTILITY);
+	spi_exec_or_error(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (archived_at)",
+							   quote_identifier(names.archive_index), archive_table),
+					  SPI_OK_UTILITY);
+	spi_exec_with_name(psprintf("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged) "
+								"VALUES ($1, false, %s) ON CONFLICT DO NOTHING",
+								unlogged ? "true" : "false"),
+					   name, SPI_OK_INSERT);
+	SPI_finish();
+	queue_cache_forget(name);
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_create);
+PG_FUNCTION_INFO_V1(queue_ext_create_unlogged);
+PG_FUNCTION_INFO_V1(queue_ext_drop_queue);
+PG_FUNCTION_INFO_V1(queue_ext_purge_queue);
+PG_FUNCTION_INFO_V1(queue_ext_format_table_name);
+PG_FUNCTION_INFO_V1(queue_ext_validate_queue_name);
+PG_FUNCTION_INFO_V1(queue_ext_detach_archive);
+
+/* create(queue_name), create_non_partitioned(queue_name) */
+Datum
+queue_ext_create(PG_FUNCTION_ARGS)
+{
+	create_queue(queue_name_arg(fcinfo, 0), false);
+	PG_RETURN_VOID();
+}
+
+/* create_unlogged(queue_name): the queue table is unlogged, the archive is not */
+Datum
+queue_ext_create_unlogged(PG_FUNCTION_ARGS)
+{
+	create_queue(queue_name_arg(fcinfo, 0), true);
+	PG_RETURN_VOID();
+}
+
+/* drop_queue(queue_name) -> boolean: false, with a notice, when there is no such queue */
+Datum
+queue_ext_drop_queue(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_arg(fcinfo, 0);
+	QueueNames	names;
+
+	queue_names_resolve(name, &names);
+	spi_connect_or_error();
+	lock_queue_name(name);
+	queue_cache_forget(name);
+	if (queue_find(name) == NULL)
+	{
+		SPI_finish();
+		ereport(NOTICE,
+				(errmsg("pgmq queue `%s` does not exist", name)));
+		PG_RETURN_BOOL(false);
+	}
+	queue_cache_forget(name);
+
+	spi_exec_or_error(psprintf("DROP TABLE IF EXISTS %s",
+							   qualified_identifier(names.queue_table)),
+					  SPI_OK_UTILITY);
+	spi_exec_or_error(psprintf("DROP TABLE IF EXISTS %s",
+							   qualified_identifier(names.archive_table)),
+					  SPI_OK_UTILITY);
+	spi_exec_with_name("DELETE FROM pgmq.meta WHERE queue_name = $1", name, SPI_OK_DELETE);
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/* purge_queue(queue_name) -> bigint: how many messages were removed */
+Datum
+queue_ext_purge_queue(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	const char *queue_table = qualified_identifier(queue->names.queue_table);
+	bool		isnull;
+	int64		count;
+
+	spi_connect_or_error();
+	spi_exec_or_error(psprintf("SELECT count(*) FROM %s", queue_table), SPI_OK_SELECT);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	spi_exec_or_error(psprintf("TRUNCATE TABLE %s", queue_table), SPI_OK_UTILITY);
+	SPI_finish();
+	PG_RETURN_INT64(count);
+}
+
+/* format_table_name(queue_name, prefix) -> text, e.g. ('Jobs', 'q') -> 'q_jobs' */
+Datum
+queue_ext_format_table_name(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *prefix = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	PG_RETURN_TEXT_P(cstring_to_text(queue_table_name(name, prefix)));
+}
+
+/* validate_queue_name(queue_name): the length rule, as pgmq checks it */
+Datum
+queue_ext_validate_queue_name(PG_FUNCTION_ARGS)
+{
+	queue_name_check_length(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
+/* detach_archive(queue_name): a deprecated no-op in pgmq 1.13, kept for callers */
+Datum
+queue_ext_detach_archive(PG_FUNCTION_ARGS)
+{
+	queue_name_check_chars(queue_name_arg(fcinfo, 0));
+	ereport(WARNING,
+			(errmsg("detach_archive(queue_name) is deprecated and is a no-op"),
+			 errdetail("Archive tables are not extension members, so pg_dump keeps them and DROP EXTENSION leaves them.")));
+	PG_RETURN_VOID();
+}

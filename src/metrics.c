@@ -1,0 +1,131 @@
+/*
+ * metrics.c
+ *	  pgmq.metrics and pgmq.metrics_all: pgmq's metrics_result, from one
+ *	  prepared aggregate per queue.
+ *
+ * queue_length counts every row; queue_visible_length those with vt <= now()
+ * (pgmq uses now(), the transaction's start, here, where reads use
+ * clock_timestamp()); total_messages is the msg_id sequence's position, so it
+ * counts rolled-back sends and survives purge_queue, as pgmq defines it.
+ * default_partition_length is NULL for queues that are not partitioned.
+ */
+#include "queue_ext.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+/* Column order of pgmq.metrics_result. */
+enum
+{
+	M_QUEUE_NAME,
+	M_QUEUE_LENGTH,
+	M_NEWEST_AGE,
+	M_OLDEST_AGE,
+	M_TOTAL_MESSAGES,
+	M_SCRAPE_TIME,
+	M_VISIBLE_LENGTH,
+	M_DEFAULT_PARTITION_LENGTH,
+	M_NCOLUMNS
+};
+
+/* Builds one metrics_result row for queue; SPI must be connected. */
+static HeapTuple
+metrics_row(QueueEntry *queue, TupleDesc result_desc)
+{
+	/* The plan's output columns, in order: count, visible, newest, oldest, now, total. */
+	static const int plan_column_of[M_NCOLUMNS] = {
+		[M_QUEUE_LENGTH] = 1, [M_VISIBLE_LENGTH] = 2, [M_NEWEST_AGE] = 3,
+		[M_OLDEST_AGE] = 4, [M_SCRAPE_TIME] = 5, [M_TOTAL_MESSAGES] = 6,
+	};
+	Datum		values[M_NCOLUMNS];
+	bool		nulls[M_NCOLUMNS];
+	HeapTuple	row;
+	int			rc;
+
+	rc = SPI_execute_plan(queue_plan(queue, QP_METRICS), NULL, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("metrics for queue \"%s\" failed", queue->names.name),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	row = SPI_tuptable->vals[0];
+
+	for (int col = 0; col < M_NCOLUMNS; col++)
+	{
+		if (plan_column_of[col] == 0)
+			continue;
+		values[col] = SPI_getbinval(row, SPI_tuptable->tupdesc, plan_column_of[col],
+									&nulls[col]);
+	}
+	values[M_QUEUE_NAME] = CStringGetTextDatum(queue->names.name);
+	nulls[M_QUEUE_NAME] = false;
+	values[M_DEFAULT_PARTITION_LENGTH] = (Datum) 0;
+	nulls[M_DEFAULT_PARTITION_LENGTH] = true;
+
+	return heap_form_tuple(result_desc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_metrics);
+PG_FUNCTION_INFO_V1(queue_ext_metrics_all);
+
+/* metrics(queue_name) -> pgmq.metrics_result */
+Datum
+queue_ext_metrics(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	TupleDesc	desc;
+	HeapTuple	row;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("metrics must be called in a context that accepts a row")));
+	desc = BlessTupleDesc(desc);
+
+	spi_connect_or_error();
+	row = metrics_row(queue, desc);
+	MemoryContextSwitchTo(caller_cxt);
+	row = heap_copytuple(row);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(row));
+}
+
+/* metrics_all() -> setof pgmq.metrics_result, one row per queue in pgmq.meta */
+Datum
+queue_ext_metrics_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *names = NIL;
+	ListCell   *lc;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	int			rc;
+
+	srf_begin(fcinfo);
+	spi_connect_or_error();
+	rc = SPI_execute("SELECT queue_name::text FROM pgmq.meta ORDER BY queue_name", true, 0);
+	if (rc != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not list queues"),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext spi_cxt = MemoryContextSwitchTo(caller_cxt);
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(spi_cxt);
+	}
+
+	foreach(lc, names)
+	{
+		/* A catalog row whose table is gone (dropped by hand) has no metrics. */
+		QueueEntry *queue = queue_find(lfirst(lc));
+
+		if (queue != NULL)
+			tuplestore_puttuple(rsinfo->setResult, metrics_row(queue, rsinfo->setDesc));
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

@@ -1,0 +1,179 @@
+/*
+ * plans.c
+ *	  The SQL behind every hot-path operation, prepared once per queue.
+ *
+ * Each QueuePlanKind has one statement template. queue_plan() fills in the
+ * queue's quoted, schema-qualified identifiers, prepares it with SPI, keeps it
+ * in the queue's cache entry and hands back the same plan on every later call;
+ * values only ever travel as $n parameters. Nothing is re-planned per call.
+ *
+ * Plans are forced generic: the planner sees a parameterised LIMIT, so it
+ * cannot pick a different shape for a different qty, and no call pays for
+ * planning. The statements are written so the generic plan is the right one
+ * (reads walk the primary key in msg_id order and stop at the limit).
+ *
+ * Time is passed in, not read inside the statement: the caller takes
+ * clock_timestamp() once, so "visible now" and "invisible until now + vt" in
+ * one read agree with each other, as they do in pgmq.
+ *
+ * Template placeholders, replaced by quoted qualified names: {queue} the queue
+ * table, {archive} its archive, {sequence} its msg_id sequence.
+ */
+#include "queue_ext.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+
+#define MESSAGE_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
+#define MESSAGE_COLUMNS_M "m.msg_id, m.read_ct, m.enqueued_at, m.last_read_at, m.vt, m.message, m.headers"
+
+typedef struct PlanTemplate
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[4];
+} PlanTemplate;
+
+static const PlanTemplate plan_templates[QP_COUNT] = {
+	[QP_SEND] = {
+		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
+		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}
+	},
+	[QP_SEND_BATCH] = {
+		"INSERT INTO {queue} (vt, message, headers) "
+		"SELECT $1, b.message, b.headers "
+		"FROM ROWS FROM (unnest($2::jsonb[]), unnest($3::jsonb[])) AS b(message, headers) "
+		"RETURNING msg_id",
+		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}
+	},
+	[QP_READ] = {
+		"WITH picked AS ("
+		" SELECT msg_id FROM {queue} WHERE vt <= $2"
+		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		"FROM picked WHERE m.msg_id = picked.msg_id "
+		"RETURNING " MESSAGE_COLUMNS_M,
+		3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	},
+	[QP_READ_CONDITIONAL] = {
+		"WITH picked AS ("
+		" SELECT msg_id FROM {queue} WHERE vt <= $2 AND message @> $4"
+		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		"FROM picked WHERE m.msg_id = picked.msg_id "
+		"RETURNING " MESSAGE_COLUMNS_M,
+		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}
+	},
+	[QP_POP] = {
+		"WITH picked AS ("
+		" SELECT msg_id FROM {queue} WHERE vt <= $2"
+		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+		"DELETE FROM {queue} m USING picked WHERE m.msg_id = picked.msg_id "
+		"RETURNING " MESSAGE_COLUMNS_M,
+		2, {INT8OID, TIMESTAMPTZOID}
+	},
+	[QP_SET_VT_ONE] = {
+		"UPDATE {queue} SET vt = $1 WHERE msg_id = $2 RETURNING " MESSAGE_COLUMNS,
+		2, {TIMESTAMPTZOID, INT8OID}
+	},
+	[QP_SET_VT_MANY] = {
+		"UPDATE {queue} SET vt = $1 WHERE msg_id = ANY($2) RETURNING " MESSAGE_COLUMNS,
+		2, {TIMESTAMPTZOID, INT8ARRAYOID}
+	},
+	[QP_DELETE_ONE] = {
+		"DELETE FROM {queue} WHERE msg_id = $1",
+		1, {INT8OID}
+	},
+	[QP_DELETE_MANY] = {
+		"DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING msg_id",
+		1, {INT8ARRAYOID}
+	},
+	[QP_ARCHIVE_ONE] = {
+		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = $1 RETURNING " MESSAGE_COLUMNS ") "
+		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone",
+		1, {INT8OID}
+	},
+	[QP_ARCHIVE_MANY] = {
+		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS ") "
+		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone "
+		"RETURNING msg_id",
+		1, {INT8ARRAYOID}
+	},
+	[QP_METRICS] = {
+		"SELECT count(*)::bigint,"
+		" count(*) FILTER (WHERE vt <= now())::bigint,"
+		" EXTRACT(epoch FROM (now() - max(enqueued_at)))::int,"
+		" EXTRACT(epoch FROM (now() - min(enqueued_at)))::int,"
+		" now(),"
+		" (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}) "
+		"FROM {queue}",
+		0, {InvalidOid}
+	},
+};
+
+/* Expands a template's placeholders into quoted, schema-qualified names. */
+static char *
+plan_sql(const char *template, const QueueNames *names)
+{
+	static const char *const placeholders[] = {"{queue}", "{archive}", "{sequence}"};
+	const char *values[] = {
+		qualified_identifier(names->queue_table),
+		qualified_identifier(names->archive_table),
+		qualified_identifier(names->sequence),
+	};
+	StringInfoData buf;
+	const char *p = template;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		size_t		i;
+
+		for (i = 0; i < lengthof(placeholders); i++)
+		{
+			size_t		len = strlen(placeholders[i]);
+
+			if (strncmp(p, placeholders[i], len) == 0)
+			{
+				appendStringInfoString(&buf, values[i]);
+				p += len;
+				break;
+			}
+		}
+		if (i == lengthof(placeholders))
+			appendStringInfoChar(&buf, *p++);
+	}
+	return buf.data;
+}
+
+/* Returns the queue's plan for kind, preparing it on first use. SPI must be connected. */
+SPIPlanPtr
+queue_plan(QueueEntry *queue, QueuePlanKind kind)
+{
+	const PlanTemplate *tpl = &plan_templates[kind];
+	char	   *sql;
+	SPIPlanPtr	plan;
+
+	if (queue->plans[kind] != NULL)
+		return queue->plans[kind];
+
+	sql = plan_sql(tpl->sql, &queue->names);
+
+	plan = SPI_prepare_cursor(sql, tpl->nargs, (Oid *) tpl->argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not prepare a statement for queue \"%s\"",
+						queue->names.name),
+				 errdetail("SPI_prepare failed: %s.", SPI_result_code_string(SPI_result))));
+	if (SPI_keepplan(plan) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not keep the prepared statement for queue \"%s\"",
+						queue->names.name)));
+
+	queue->plans[kind] = plan;
+	pfree(sql);
+	return plan;
+}

@@ -1,0 +1,155 @@
+/*
+ * queue_cache.c
+ *	  The per-backend cache of queues: name -> relation OIDs and prepared plans.
+ *
+ * Every hot-path call starts with queue_lookup(). A hit costs one hash probe on
+ * the name exactly as the caller spelled it; the name was validated when the
+ * entry was made, so a hit skips validation and lowercasing. A miss validates
+ * the name, resolves pgmq.q_<name> and pgmq.a_<name>, and raises 42P01 naming
+ * the queue (not the table) when the queue does not exist.
+ *
+ * Invalidation: the plans themselves are revalidated by the plan cache, but a
+ * dropped queue must turn into a clean "queue does not exist" instead of an
+ * error about a missing relation OID. A relcache callback (the pg_cron
+ * pattern) marks entries whose tables were invalidated; the next lookup frees
+ * their plans and resolves the name again. Callbacks cannot run SPI or free
+ * memory safely, so they only flip the flag.
+ */
+#include "queue_ext.h"
+
+#include "catalog/namespace.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+static HTAB *queue_cache = NULL;
+
+static void
+queue_cache_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	QueueEntry *entry;
+
+	if (queue_cache == NULL)
+		return;
+
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid ||
+			entry->queue_relid == relid || entry->archive_relid == relid)
+			entry->valid = false;
+	}
+}
+
+void
+queue_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = QUEUE_NAME_MAX_LEN + 1;
+	ctl.entrysize = sizeof(QueueEntry);
+	ctl.hcxt = CacheMemoryContext;
+	queue_cache = hash_create("queue_ext queue cache", 64, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(queue_cache_relcache_callback, (Datum) 0);
+}
+
+static void
+queue_entry_release_plans(QueueEntry *entry)
+{
+	for (int i = 0; i < QP_COUNT; i++)
+	{
+		if (entry->plans[i] != NULL)
+		{
+			SPI_freeplan(entry->plans[i]);
+			entry->plans[i] = NULL;
+		}
+	}
+}
+
+static Oid
+pgmq_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
+
+	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+}
+
+/* Resolves a validated name; the entry stays invalid when the queue is missing. */
+static void
+queue_entry_fill(QueueEntry *entry, const QueueNames *names)
+{
+	entry->names = *names;
+	entry->queue_relid = pgmq_relid(names->queue_table);
+	entry->archive_relid = pgmq_relid(names->archive_table);
+	entry->valid = OidIsValid(entry->queue_relid);
+}
+
+/* The queue's cache entry, or NULL when it does not exist. Validates the name. */
+QueueEntry *
+queue_find(const char *name)
+{
+	QueueEntry *entry = NULL;
+	QueueNames	names;
+	bool		found;
+
+	if (strlen(name) <= QUEUE_NAME_MAX_LEN)
+	{
+		entry = hash_search(queue_cache, name, HASH_FIND, NULL);
+		if (entry != NULL && entry->valid)
+			return entry;
+	}
+
+	/* Validate before the name is used as a key or turned into SQL. */
+	queue_names_resolve(name, &names);
+
+	entry = hash_search(queue_cache, name, HASH_ENTER, &found);
+	if (!found)
+		memset(entry->plans, 0, sizeof(entry->plans));
+	queue_entry_release_plans(entry);
+	queue_entry_fill(entry, &names);
+
+	if (!entry->valid)
+	{
+		hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		return NULL;
+	}
+	return entry;
+}
+
+QueueEntry *
+queue_lookup(const char *name)
+{
+	QueueEntry *entry = queue_find(name);
+
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("queue \"%s\" does not exist", name),
+				 errhint("Create it with pgmq.create().")));
+	return entry;
+}
+
+QueueEntry *
+queue_lookup_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return queue_lookup(queue_name_arg(fcinfo, argno));
+}
+
+/* Called by drop and create so this backend never acts on a stale entry. */
+void
+queue_cache_forget(const char *name)
+{
+	QueueEntry *entry;
+
+	if (strlen(name) > QUEUE_NAME_MAX_LEN)
+		return;
+	entry = hash_search(queue_cache, name, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		queue_entry_release_plans(entry);
+		hash_search(queue_cache, name, HASH_REMOVE, NULL);
+	}
+}

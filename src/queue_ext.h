@@ -1,0 +1,105 @@
+/*
+ * queue_ext.h
+ *	  Declarations shared by queue_ext's source files.
+ *
+ * Dependencies point inward: the entry files (send.c, read.c, ack.c,
+ * metrics.c, catalog.c's SQL-callable functions) use names.c for queue-name
+ * rules, queue_cache.c for the per-queue cache and plans.c for the prepared
+ * statements. No entry file reaches into another's internals.
+ */
+#ifndef QUEUE_EXT_H
+#define QUEUE_EXT_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+/* pgmq's limit: "template_pgmq_q_" (16) + name must fit in NAMEDATALEN - 1. */
+#define QUEUE_NAME_MAX_LEN 47
+
+/* The schema every queue_ext object lives in (the extension is not relocatable). */
+#define QUEUE_SCHEMA "pgmq"
+
+/* ---- names.c: the one place that knows what a queue name may be ---- */
+
+/* A validated queue name and the identifiers derived from it. */
+typedef struct QueueNames
+{
+	char		name[QUEUE_NAME_MAX_LEN + 1];	/* as the caller gave it */
+	char		queue_table[NAMEDATALEN];	/* q_<lowercased name> */
+	char		archive_table[NAMEDATALEN]; /* a_<lowercased name> */
+	char		archive_index[NAMEDATALEN]; /* archived_at_idx_<name> */
+	char		sequence[NAMEDATALEN];	/* q_<lowercased name>_msg_id_seq */
+} QueueNames;
+
+extern void queue_name_check_chars(const char *name);
+extern void queue_name_check_length(const char *name);
+extern void queue_names_resolve(const char *name, QueueNames *out);
+extern char *queue_name_arg(FunctionCallInfo fcinfo, int argno);
+extern char *queue_table_name(const char *name, const char *prefix);
+extern char *qualified_identifier(const char *relname);
+
+/* ---- queue_cache.c: per-backend cache of queues and their plans ---- */
+
+/* The statements every queue has; prepared lazily, kept until invalidated. */
+typedef enum QueuePlanKind
+{
+	QP_SEND,
+	QP_SEND_BATCH,
+	QP_READ,
+	QP_READ_CONDITIONAL,
+	QP_POP,
+	QP_SET_VT_ONE,
+	QP_SET_VT_MANY,
+	QP_DELETE_ONE,
+	QP_DELETE_MANY,
+	QP_ARCHIVE_ONE,
+	QP_ARCHIVE_MANY,
+	QP_METRICS,
+	QP_COUNT
+} QueuePlanKind;
+
+typedef struct QueueEntry
+{
+	char		key[QUEUE_NAME_MAX_LEN + 1];	/* hash key: the name as given */
+	bool		valid;			/* false once a relcache invalidation hit it */
+	Oid			queue_relid;
+	Oid			archive_relid;
+	QueueNames	names;
+	SPIPlanPtr	plans[QP_COUNT];
+} QueueEntry;
+
+extern void queue_cache_init(void);
+extern QueueEntry *queue_find(const char *name);
+extern QueueEntry *queue_lookup(const char *name);
+extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno);
+extern void queue_cache_forget(const char *name);
+
+/* ---- plans.c: the SQL behind each plan kind, prepared once per queue ---- */
+
+extern SPIPlanPtr queue_plan(QueueEntry *queue, QueuePlanKind kind);
+
+/* ---- srf.c: set-returning helpers shared by entry files ---- */
+
+extern void srf_begin(FunctionCallInfo fcinfo);
+extern void srf_put_spi_rows(FunctionCallInfo fcinfo, bool sort_by_first_int8);
+extern void spi_connect_or_error(void);
+
+/* ---- args.c: argument conversions shared by entry files ---- */
+
+extern TimestampTz timestamp_after_seconds(int64 seconds);
+extern bool text_is_integer(const char *s);
+extern Datum value_from_text(const char *s, Oid typid);
+extern TimestampTz seconds_or_timestamp_from_text(const char *s);
+extern int32 int32_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
+extern int64 read_limit_arg(FunctionCallInfo fcinfo, int argno);
+extern void reject_multidimensional(ArrayType *arr, const char *what);
+
+/* ---- queue_ext.c: settings ---- */
+
+extern int	queue_ext_max_read_qty;
+
+#endif							/* QUEUE_EXT_H */

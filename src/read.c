@@ -1,0 +1,255 @@
+/*
+ * read.c
+ *	  Taking messages: pgmq.read, read_with_poll, pop and set_vt.
+ *
+ * A read leases messages: it picks the oldest visible ones (vt <= now) in
+ * msg_id order with FOR UPDATE SKIP LOCKED, so concurrent readers skip each
+ * other's rows instead of blocking, and moves their vt to now + vt seconds.
+ * While that vt holds no other reader is handed the message; when it lapses
+ * the message is visible again and the next read increments read_ct.
+ *
+ * read_with_poll repeats the read until it returns something or the poll time
+ * runs out, sleeping on the process latch between attempts, so a later
+ * wake-up (a send's commit setting the latch) can cut the wait short without
+ * changing this loop.
+ */
+#include "queue_ext.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+/* NULL or '{}' means no filter, as in pgmq; anything else filters by containment. */
+static Jsonb *
+conditional_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Jsonb	   *cond;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	cond = PG_GETARG_JSONB_P(argno);
+	if (JB_ROOT_IS_OBJECT(cond) && JB_ROOT_COUNT(cond) == 0)
+		return NULL;
+	return cond;
+}
+
+/* Runs one read; SPI must be connected. Returns the number of messages leased. */
+static uint64
+read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
+		  int64 limit, Jsonb *cond)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[4];
+	int			rc;
+
+	values[0] = Int64GetDatum(limit);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = TimestampTzGetDatum(now + (int64) vt_seconds * USECS_PER_SEC);
+	values[3] = PointerGetDatum(cond);
+
+	rc = SPI_execute_plan(queue_plan(queue, cond ? QP_READ_CONDITIONAL : QP_READ),
+						  values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("read from queue \"%s\" failed", queue->names.name),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	srf_put_spi_rows(fcinfo, true);
+	return SPI_processed;
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_read);
+PG_FUNCTION_INFO_V1(queue_ext_read_with_poll);
+PG_FUNCTION_INFO_V1(queue_ext_pop);
+
+/* read(queue_name, vt, qty, conditional default '{}') */
+Datum
+queue_ext_read(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	int32		vt = int32_arg_not_null(fcinfo, 1, "vt");
+	int64		limit = read_limit_arg(fcinfo, 2);
+	Jsonb	   *cond = conditional_arg(fcinfo, 3);
+
+	srf_begin(fcinfo);
+	spi_connect_or_error();
+	read_once(fcinfo, queue, vt, limit, cond);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* read_with_poll(queue_name, vt, qty, max_poll_seconds, poll_interval_ms, conditional) */
+Datum
+queue_ext_read_with_poll(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	int32		vt = int32_arg_not_null(fcinfo, 1, "vt");
+	int64		limit = read_limit_arg(fcinfo, 2);
+	int32		max_poll_seconds = int32_arg_not_null(fcinfo, 3, "max_poll_seconds");
+	int32		poll_interval_ms = int32_arg_not_null(fcinfo, 4, "poll_interval_ms");
+	Jsonb	   *cond = conditional_arg(fcinfo, 5);
+	TimestampTz stop_at = timestamp_after_seconds(max_poll_seconds);
+
+	/* pgmq sleeps 0 ms for a negative interval; 1 ms keeps that from spinning. */
+	poll_interval_ms = Max(poll_interval_ms, 1);
+
+	srf_begin(fcinfo);
+	spi_connect_or_error();
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		remaining_ms;
+
+		if (now >= stop_at)
+			break;
+		if (read_once(fcinfo, queue, vt, limit, cond) > 0)
+			break;
+
+		remaining_ms = (long) ((stop_at - GetCurrentTimestamp()) / 1000);
+		if (remaining_ms <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(remaining_ms, (long) poll_interval_ms),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* pop(queue_name, qty default 1): read and delete in one step, read_ct untouched. */
+Datum
+queue_ext_pop(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	int64		limit = read_limit_arg(fcinfo, 1);
+	Datum		values[2];
+	int			rc;
+
+	values[0] = Int64GetDatum(limit);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	srf_begin(fcinfo);
+	spi_connect_or_error();
+	rc = SPI_execute_plan(queue_plan(queue, QP_POP), values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE_RETURNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("pop from queue \"%s\" failed", queue->names.name),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	srf_put_spi_rows(fcinfo, true);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ---- set_vt ---- */
+
+static TimestampTz
+vt_at_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("vt must not be NULL")));
+	return PG_GETARG_TIMESTAMPTZ(argno);
+}
+
+static Datum
+set_vt(FunctionCallInfo fcinfo, QueuePlanKind kind, Datum ids, bool ids_null,
+	   TimestampTz vt)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	Datum		values[2];
+	int			rc;
+
+	srf_begin(fcinfo);
+	if (ids_null)
+		return (Datum) 0;		/* no such message: no rows, as in pgmq */
+
+	values[0] = TimestampTzGetDatum(vt);
+	values[1] = ids;
+	spi_connect_or_error();
+	rc = SPI_execute_plan(queue_plan(queue, kind), values, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("set_vt on queue \"%s\" failed", queue->names.name),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	srf_put_spi_rows(fcinfo, true);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_set_vt_seconds);
+PG_FUNCTION_INFO_V1(queue_ext_set_vt_at);
+PG_FUNCTION_INFO_V1(queue_ext_set_vt_many_seconds);
+PG_FUNCTION_INFO_V1(queue_ext_set_vt_many_at);
+PG_FUNCTION_INFO_V1(queue_ext_set_vt_untyped);
+
+/* set_vt(queue_name, msg_id bigint, vt integer) */
+Datum
+queue_ext_set_vt_seconds(PG_FUNCTION_ARGS)
+{
+	TimestampTz vt = timestamp_after_seconds(int32_arg_not_null(fcinfo, 2, "vt"));
+
+	return set_vt(fcinfo, QP_SET_VT_ONE, PG_GETARG_DATUM(1), PG_ARGISNULL(1), vt);
+}
+
+/* set_vt(queue_name, msg_id bigint, vt timestamptz) */
+Datum
+queue_ext_set_vt_at(PG_FUNCTION_ARGS)
+{
+	return set_vt(fcinfo, QP_SET_VT_ONE, PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+				  vt_at_arg(fcinfo, 2));
+}
+
+/* set_vt(queue_name, msg_ids bigint[], vt integer) */
+Datum
+queue_ext_set_vt_many_seconds(PG_FUNCTION_ARGS)
+{
+	TimestampTz vt = timestamp_after_seconds(int32_arg_not_null(fcinfo, 2, "vt"));
+
+	return set_vt(fcinfo, QP_SET_VT_MANY, PG_GETARG_DATUM(1), PG_ARGISNULL(1), vt);
+}
+
+/* set_vt(queue_name, msg_ids bigint[], vt timestamptz) */
+Datum
+queue_ext_set_vt_many_at(PG_FUNCTION_ARGS)
+{
+	return set_vt(fcinfo, QP_SET_VT_MANY, PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+				  vt_at_arg(fcinfo, 2));
+}
+
+/*
+ * set_vt(queue_name, msg_id text, vt text): untyped driver parameters
+ * (pgmq-js's setVt). "{1,2}" is an array of ids, anything else one id; an
+ * integer vt is seconds from now, anything else a timestamp.
+ */
+Datum
+queue_ext_set_vt_untyped(PG_FUNCTION_ARGS)
+{
+	char	   *ids;
+	TimestampTz vt;
+	bool		many;
+	Datum		id_datum;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("vt must not be NULL")));
+	vt = seconds_or_timestamp_from_text(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+
+	if (PG_ARGISNULL(1))
+		return set_vt(fcinfo, QP_SET_VT_ONE, (Datum) 0, true, vt);
+
+	ids = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	many = ids[strspn(ids, " \t\r\n")] == '{';
+	id_datum = value_from_text(ids, many ? INT8ARRAYOID : INT8OID);
+	return set_vt(fcinfo, many ? QP_SET_VT_MANY : QP_SET_VT_ONE, id_datum, false, vt);
+}

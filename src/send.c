@@ -1,0 +1,336 @@
+/*
+ * send.c
+ *	  pgmq.send and pgmq.send_batch: every overload pgmq 1.13 declares, plus the
+ *	  two that make untyped driver parameters resolve.
+ *
+ * All overloads reduce to two cores: send_one() and send_many(), which take a
+ * visibility time and run the queue's prepared INSERT. The overloads differ
+ * only in how they get there: no delay (visible now), a delay in seconds
+ * (clock_timestamp() + delay, as pgmq), or a timestamp.
+ *
+ * Untyped parameters. node-postgres and pgmq-js send every parameter as type
+ * "unknown", and with pgmq's overloads send($1, $2, $3) is ambiguous: the
+ * third argument could be jsonb, integer or timestamptz and none of those is
+ * in the string category. queue_ext declares one more overload whose last
+ * argument is text; PostgreSQL's resolution prefers the string category for
+ * unknown arguments, so untyped calls land there, while typed calls keep
+ * matching the documented overloads exactly. The text is read the way a
+ * caller means it: an integer is a delay in seconds, JSON is headers, anything
+ * else must be a timestamp. send_batch and the four-argument forms get the
+ * same treatment for their last argument.
+ */
+#include "queue_ext.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* What an untyped last argument turned out to be. */
+typedef struct SendOption
+{
+	bool		is_headers;
+	Datum		headers;		/* jsonb, or jsonb[] for batches; when is_headers */
+	bool		headers_null;
+	TimestampTz vt;				/* when !is_headers */
+} SendOption;
+
+static bool
+looks_like_json(const char *s)
+{
+	while (isspace((unsigned char) *s))
+		s++;
+	return *s == '{' || *s == '[' || *s == '"' ||
+		strcmp(s, "null") == 0 || strcmp(s, "true") == 0 || strcmp(s, "false") == 0;
+}
+
+/* An untyped last argument: headers (jsonb or jsonb[]) or a delay. */
+static SendOption
+send_option_from_text(FunctionCallInfo fcinfo, int argno, bool batch)
+{
+	SendOption	opt = {0};
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+	{
+		/* NULL headers, as pgmq accepts them; visible now. */
+		opt.is_headers = true;
+		opt.headers_null = true;
+		return opt;
+	}
+
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (!text_is_integer(s) && (batch ? s[strspn(s, " \t\r\n")] == '{' : looks_like_json(s)))
+	{
+		opt.is_headers = true;
+		opt.headers = value_from_text(s, batch ? JSONBARRAYOID : JSONBOID);
+		return opt;
+	}
+	opt.vt = seconds_or_timestamp_from_text(s);
+	return opt;
+}
+
+static TimestampTz
+delay_seconds_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return timestamp_after_seconds(int32_arg_not_null(fcinfo, argno, "delay"));
+}
+
+static TimestampTz
+delay_at_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("delay must not be NULL")));
+	return PG_GETARG_TIMESTAMPTZ(argno);
+}
+
+static TimestampTz
+delay_text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("delay must not be NULL")));
+	return seconds_or_timestamp_from_text(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
+}
+
+/* ---- single messages ---- */
+
+static Datum
+send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
+		 const SendOption *untyped_headers)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int			rc;
+
+	values[0] = TimestampTzGetDatum(vt);
+	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	if (untyped_headers != NULL)
+	{
+		values[2] = untyped_headers->headers;
+		nulls[2] = untyped_headers->headers_null ? 'n' : ' ';
+	}
+	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
+		values[2] = PG_GETARG_DATUM(headers_argno);
+	else
+	{
+		values[2] = (Datum) 0;
+		nulls[2] = 'n';
+	}
+
+	srf_begin(fcinfo);
+	spi_connect_or_error();
+	rc = SPI_execute_plan(queue_plan(queue, QP_SEND), values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("send to queue \"%s\" failed", queue->names.name),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	srf_put_spi_rows(fcinfo, false);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_send);
+PG_FUNCTION_INFO_V1(queue_ext_send_headers);
+PG_FUNCTION_INFO_V1(queue_ext_send_delay_seconds);
+PG_FUNCTION_INFO_V1(queue_ext_send_delay_at);
+PG_FUNCTION_INFO_V1(queue_ext_send_headers_delay_seconds);
+PG_FUNCTION_INFO_V1(queue_ext_send_headers_delay_at);
+PG_FUNCTION_INFO_V1(queue_ext_send_untyped);
+PG_FUNCTION_INFO_V1(queue_ext_send_headers_untyped_delay);
+
+/* send(queue_name, msg) */
+Datum
+queue_ext_send(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, -1, GetCurrentTimestamp(), NULL);
+}
+
+/* send(queue_name, msg, headers jsonb) */
+Datum
+queue_ext_send_headers(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, GetCurrentTimestamp(), NULL);
+}
+
+/* send(queue_name, msg, delay integer) */
+Datum
+queue_ext_send_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, -1, delay_seconds_arg(fcinfo, 2), NULL);
+}
+
+/* send(queue_name, msg, delay timestamptz) */
+Datum
+queue_ext_send_delay_at(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, -1, delay_at_arg(fcinfo, 2), NULL);
+}
+
+/* send(queue_name, msg, headers jsonb, delay integer) */
+Datum
+queue_ext_send_headers_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, delay_seconds_arg(fcinfo, 3), NULL);
+}
+
+/* send(queue_name, msg, headers jsonb, delay timestamptz) */
+Datum
+queue_ext_send_headers_delay_at(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, delay_at_arg(fcinfo, 3), NULL);
+}
+
+/* send(queue_name, msg, headers_or_delay text): untyped third argument */
+Datum
+queue_ext_send_untyped(PG_FUNCTION_ARGS)
+{
+	SendOption	opt = send_option_from_text(fcinfo, 2, false);
+
+	if (opt.is_headers)
+		return send_one(fcinfo, -1, GetCurrentTimestamp(), &opt);
+	return send_one(fcinfo, -1, opt.vt, NULL);
+}
+
+/* send(queue_name, msg, headers jsonb, delay text): untyped fourth argument */
+Datum
+queue_ext_send_headers_untyped_delay(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, delay_text_arg(fcinfo, 3), NULL);
+}
+
+/* ---- batches ---- */
+
+static int
+array_length_1d(ArrayType *arr)
+{
+	return ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+}
+
+static Datum
+send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
+		  const SendOption *untyped_headers)
+{
+	QueueEntry *queue;
+	ArrayType  *msgs;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', 'n'};
+	int			nmsgs;
+	int			rc;
+
+	if (PG_ARGISNULL(1) ||
+		(nmsgs = array_length_1d(PG_GETARG_ARRAYTYPE_P(1))) == 0)
+		ereport(ERROR,
+				(errcode(PG_ARGISNULL(1) ? ERRCODE_NULL_VALUE_NOT_ALLOWED
+						 : ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("msgs cannot be NULL or empty")));
+	msgs = PG_GETARG_ARRAYTYPE_P(1);
+	reject_multidimensional(msgs, "msgs");
+
+	values[0] = TimestampTzGetDatum(vt);
+	values[1] = PointerGetDatum(msgs);
+	values[2] = (Datum) 0;
+	if (untyped_headers != NULL && !untyped_headers->headers_null)
+	{
+		values[2] = untyped_headers->headers;
+		nulls[2] = ' ';
+	}
+	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
+	{
+		values[2] = PG_GETARG_DATUM(headers_argno);
+		nulls[2] = ' ';
+	}
+	if (nulls[2] == ' ')
+	{
+		ArrayType  *headers = DatumGetArrayTypeP(values[2]);
+
+		reject_multidimensional(headers, "headers");
+		if (array_length_1d(headers) != nmsgs)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("headers array length (%d) must match msgs array length (%d)",
+							array_length_1d(headers), nmsgs),
+					 errhint("Pass one headers object per message, or NULL for none.")));
+	}
+
+	queue = queue_lookup_arg(fcinfo, 0);
+	srf_begin(fcinfo);
+	spi_connect_or_error();
+	rc = SPI_execute_plan(queue_plan(queue, QP_SEND_BATCH), values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT_RETURNING)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("send_batch to queue \"%s\" failed", queue->names.name),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	srf_put_spi_rows(fcinfo, false);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_send_batch);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_delay_seconds);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_delay_at);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers_delay_seconds);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers_delay_at);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_untyped);
+PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers_untyped_delay);
+
+Datum
+queue_ext_send_batch(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, -1, GetCurrentTimestamp(), NULL);
+}
+
+Datum
+queue_ext_send_batch_headers(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, 2, GetCurrentTimestamp(), NULL);
+}
+
+Datum
+queue_ext_send_batch_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, -1, delay_seconds_arg(fcinfo, 2), NULL);
+}
+
+Datum
+queue_ext_send_batch_delay_at(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, -1, delay_at_arg(fcinfo, 2), NULL);
+}
+
+Datum
+queue_ext_send_batch_headers_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, 2, delay_seconds_arg(fcinfo, 3), NULL);
+}
+
+Datum
+queue_ext_send_batch_headers_delay_at(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, 2, delay_at_arg(fcinfo, 3), NULL);
+}
+
+Datum
+queue_ext_send_batch_untyped(PG_FUNCTION_ARGS)
+{
+	SendOption	opt = send_option_from_text(fcinfo, 2, true);
+
+	if (opt.is_headers)
+		return send_many(fcinfo, -1, GetCurrentTimestamp(), &opt);
+	return send_many(fcinfo, -1, opt.vt, NULL);
+}
+
+Datum
+queue_ext_send_batch_headers_untyped_delay(PG_FUNCTION_ARGS)
+{
+	return send_many(fcinfo, 2, delay_text_arg(fcinfo, 3), NULL);
+}

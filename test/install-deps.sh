@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages queue_ext builds, tests and benchmarks with.
+# Safe to run again: apt-get skips what is already installed.
+set -euo pipefail
+
+packages=(
+  postgresql-15 postgresql-server-dev-15 postgresql-contrib
+  libsodium-dev pkg-config build-essential
+  postgresql-15-cron
+)
+
+need=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${need[@]}"
+fi
