@@ -7,10 +7,17 @@
  * in the queue's cache entry and hands back the same plan on every later call;
  * values only ever travel as $n parameters. Nothing is re-planned per call.
  *
- * Plans are forced generic: the planner sees a parameterised LIMIT, so it
- * cannot pick a different shape for a different qty, and no call pays for
- * planning. The statements are written so the generic plan is the right one
- * (reads walk the primary key in msg_id order and stop at the limit).
+ * Plans are generic (no call pays for planning) and must not depend on table
+ * statistics: a queue is empty when its plans are first built and may hold
+ * millions of rows an hour later, and a plan costed for ten rows (a seq scan,
+ * a hash join) is a disaster at a million. So every hot-path plan is built
+ * with seq and bitmap scans disabled, which leaves the planner one sane shape:
+ * walk the primary key. Reads pick ids in msg_id order in a sub-select and
+ * touch the rows by "msg_id = ANY(ARRAY(...))", an index lookup whatever the
+ * limit. The plan cache may rebuild a plan after an invalidation, at the next
+ * execution, under the caller's settings; queue_plan() notices a plan that
+ * needs building (cheap pointer checks on every call) and builds it itself
+ * under the index-only settings first.
  *
  * Time is passed in, not read inside the statement: the caller takes
  * clock_timestamp() once, so "visible now" and "invisible until now + vt" in
@@ -21,7 +28,12 @@
  */
 #include "queue_ext.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/spi_priv.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "lib/stringinfo.h"
 
 #define MESSAGE_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
@@ -32,72 +44,71 @@ typedef struct PlanTemplate
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[4];
+	bool		index_paths_only;	/* plan with seq and bitmap scans disabled */
 } PlanTemplate;
 
 static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_SEND] = {
 		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
-		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}
+		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}, true
 	},
 	[QP_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers) "
 		"SELECT $1, b.message, b.headers "
 		"FROM ROWS FROM (unnest($2::jsonb[]), unnest($3::jsonb[])) AS b(message, headers) "
 		"RETURNING msg_id",
-		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}
+		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true
 	},
 	[QP_READ] = {
-		"WITH picked AS ("
-		" SELECT msg_id FROM {queue} WHERE vt <= $2"
-		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
 		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
-		"FROM picked WHERE m.msg_id = picked.msg_id "
+		"WHERE m.msg_id = ANY(ARRAY("
+		" SELECT msg_id FROM {queue} WHERE vt <= $2"
+		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+		3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
 	},
 	[QP_READ_CONDITIONAL] = {
-		"WITH picked AS ("
-		" SELECT msg_id FROM {queue} WHERE vt <= $2 AND message @> $4"
-		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
 		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
-		"FROM picked WHERE m.msg_id = picked.msg_id "
+		"WHERE m.msg_id = ANY(ARRAY("
+		" SELECT msg_id FROM {queue} WHERE vt <= $2 AND message @> $4"
+		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}
+		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true
 	},
 	[QP_POP] = {
-		"WITH picked AS ("
+		"DELETE FROM {queue} m "
+		"WHERE m.msg_id = ANY(ARRAY("
 		" SELECT msg_id FROM {queue} WHERE vt <= $2"
-		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
-		"DELETE FROM {queue} m USING picked WHERE m.msg_id = picked.msg_id "
+		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		2, {INT8OID, TIMESTAMPTZOID}
+		2, {INT8OID, TIMESTAMPTZOID}, true
 	},
 	[QP_SET_VT_ONE] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id = $2 RETURNING " MESSAGE_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8OID}
+		2, {TIMESTAMPTZOID, INT8OID}, true
 	},
 	[QP_SET_VT_MANY] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id = ANY($2) RETURNING " MESSAGE_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8ARRAYOID}
+		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true
 	},
 	[QP_DELETE_ONE] = {
 		"DELETE FROM {queue} WHERE msg_id = $1",
-		1, {INT8OID}
+		1, {INT8OID}, true
 	},
 	[QP_DELETE_MANY] = {
 		"DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING msg_id",
-		1, {INT8ARRAYOID}
+		1, {INT8ARRAYOID}, true
 	},
 	[QP_ARCHIVE_ONE] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = $1 RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone",
-		1, {INT8OID}
+		1, {INT8OID}, true
 	},
 	[QP_ARCHIVE_MANY] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone "
 		"RETURNING msg_id",
-		1, {INT8ARRAYOID}
+		1, {INT8ARRAYOID}, true
 	},
 	[QP_METRICS] = {
 		"SELECT count(*)::bigint,"
@@ -107,7 +118,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		" now(),"
 		" (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}) "
 		"FROM {queue}",
-		0, {InvalidOid}
+		0, {InvalidOid}, false
 	},
 };
 
@@ -146,6 +157,35 @@ plan_sql(const char *template, const QueueNames *names)
 	return buf.data;
 }
 
+/* True when the next execution would (re)build the generic plan. */
+static bool
+generic_plan_needs_build(SPIPlanPtr plan)
+{
+	CachedPlanSource *source = linitial(plan->plancache_list);
+
+	return !source->is_valid ||
+		source->gplan == NULL || !source->gplan->is_valid ||
+		(source->search_path != NULL &&
+		 !OverrideSearchPathMatchesCurrent(source->search_path));
+}
+
+/* Builds the generic plan now, with only index paths open to the planner. */
+static void
+build_index_only_generic_plan(SPIPlanPtr plan)
+{
+	int			nestlevel = NewGUCNestLevel();
+	CachedPlan *cplan;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, nestlevel);
+}
+
 /* Returns the queue's plan for kind, preparing it on first use. SPI must be connected. */
 SPIPlanPtr
 queue_plan(QueueEntry *queue, QueuePlanKind kind)
@@ -155,7 +195,12 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 	SPIPlanPtr	plan;
 
 	if (queue->plans[kind] != NULL)
-		return queue->plans[kind];
+	{
+		plan = queue->plans[kind];
+		if (tpl->index_paths_only && generic_plan_needs_build(plan))
+			build_index_only_generic_plan(plan);
+		return plan;
+	}
 
 	sql = plan_sql(tpl->sql, &queue->names);
 
@@ -175,5 +220,7 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 
 	queue->plans[kind] = plan;
 	pfree(sql);
+	if (tpl->index_paths_only)
+		build_index_only_generic_plan(plan);
 	return plan;
 }

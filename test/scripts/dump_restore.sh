@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Queue data survives pg_dump and pg_restore, and survives DROP EXTENSION
+# (queue tables are not extension members, as in pgmq 1.6+). pgmq before 1.6
+# lost every queue's data in a dump; this checks with a real dump and restore.
+set -euo pipefail
+src=qx_dump_src
+dst=qx_dump_dst
+dump="$(mktemp /tmp/qx_dump.XXXXXX)"
+trap 'rm -f "$dump"' EXIT
+psql -qX -d postgres -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" -c "CREATE DATABASE $src"
+psql -qX -v ON_ERROR_STOP=1 -d "$src" <<'SQL'
+CREATE EXTENSION queue_ext;
+SELECT pgmq.create('orders');
+SELECT pgmq.create('QueueCased');
+SELECT count(*) FROM pgmq.send_batch('orders', ARRAY(SELECT jsonb_build_object('n', i) FROM generate_series(1, 500) i));
+SELECT count(*) FROM pgmq.send('orders', '{"delayed":true}', 3600);
+SELECT count(*) FROM pgmq.send('QueueCased', '{"cased":true}', '{"h":1}'::jsonb);
+SELECT count(*) FROM pgmq.read('orders', 600, 10);
+SELECT count(*) FROM pgmq.archive('orders', ARRAY[1, 2, 3]::bigint[]);
+SELECT pgmq.enable_notify_insert('orders', 100);
+SQL
+
+snapshot() {
+  psql -qXAt -d "$1" <<'SQL'
+SELECT 'queues', string_agg(queue_name || '/' || is_unlogged, ',' ORDER BY queue_name) FROM pgmq.list_queues();
+SELECT 'orders', count(*), sum((message->>'n')::int), count(*) FILTER (WHERE read_ct > 0),
+       count(*) FILTER (WHERE vt > now()) FROM pgmq.q_orders;
+SELECT 'archive', string_agg(msg_id::text, ',' ORDER BY msg_id) FROM pgmq.a_orders;
+SELECT 'cased', message, headers FROM pgmq.q_queuecased;
+SELECT 'metrics', queue_name, queue_length, total_messages FROM pgmq.metrics_all();
+SQL
+}
+
+before="$(snapshot "$src")"
+pg_dump -Fc -d "$src" -f "$dump"
+psql -qX -d postgres -c "CREATE DATABASE $dst"
+pg_restore -d "$dst" "$dump"
+after="$(snapshot "$dst")"
+echo "source:";   echo "$before"
+echo "restored:"; echo "$after"
+[ "$before" = "$after" ] || { echo "restored data differs"; exit 1; }
+
+# The restored queue keeps working, and new ids continue after the old ones.
+# Visible now: 498 rows less 7 still leased and 1 delayed, plus the new one.
+next=$(psql -qXAt -d "$dst" -c "SELECT * FROM pgmq.send('orders', '{\"after\":\"restore\"}')")
+[ "$next" -gt 501 ] || { echo "msg_id $next reuses an old id"; exit 1; }
+psql -qXAt -d "$dst" -c "SELECT count(*) FROM pgmq.read('orders', 30, 1000)" | grep -qx 491
+
+# DROP EXTENSION leaves queue tables and their data in place. (A queue's
+# notify trigger depends on the extension's trigger function, so, as in pgmq,
+# notifications are switched off first or the drop needs CASCADE.)
+psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "SELECT pgmq.disable_notify_insert('orders')" -c "DROP EXTENSION queue_ext"
+left=$(psql -qXAt -d "$src" -c "SELECT (SELECT count(*) FROM pgmq.q_orders) || '/' || (SELECT count(*) FROM pgmq.a_orders)")
+echo "after DROP EXTENSION: q_orders/a_orders = $left"
+[ "$left" = "498/3" ]
+
+psql -qX -d postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst"
