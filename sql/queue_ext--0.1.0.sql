@@ -267,6 +267,16 @@ CREATE FUNCTION pgmq.archive(queue_name text, msg_id bigint) RETURNS boolean
 CREATE FUNCTION pgmq.archive(queue_name text, msg_ids bigint[]) RETURNS SETOF bigint
     AS 'MODULE_PATHNAME', 'queue_ext_archive_many' LANGUAGE C;
 
+-- For an untyped id (delete($1, $2) from a driver): see src/ack.c.
+CREATE FUNCTION pgmq.delete(queue_name text, msg_id text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_delete_untyped' LANGUAGE C;
+CREATE FUNCTION pgmq.archive(queue_name text, msg_id text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_archive_untyped' LANGUAGE C;
+
+COMMENT ON FUNCTION pgmq.delete(text, text) IS
+  'For an untyped id: deletes one message; an array of ids must be passed as bigint[].';
+COMMENT ON FUNCTION pgmq.archive(text, text) IS
+  'For an untyped id: archives one message; an array of ids must be passed as bigint[].';
 COMMENT ON FUNCTION pgmq.delete(text, bigint) IS 'Deletes a message; false if there was none with that id.';
 COMMENT ON FUNCTION pgmq.delete(text, bigint[]) IS 'Deletes messages; returns the ids that were deleted.';
 COMMENT ON FUNCTION pgmq.archive(text, bigint) IS 'Moves a message to the archive table; false if there was none.';

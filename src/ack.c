@@ -6,89 +6,119 @@
  * statement: a DELETE ... RETURNING feeding an INSERT), so a rollback undoes
  * both halves and a message is never in both tables or in neither.
  * A missing id is not an error: the one-id forms return false, the array
- * forms return only the ids they acted on.
+ * forms return only the ids they acted on. An unknown queue is an error even
+ * when the id is NULL.
  */
 #include "queue_ext.h"
 
-static uint64
-run_ack(FunctionCallInfo fcinfo, QueuePlanKind kind, int expected_rc, const char *what)
-{
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	Datum		values[1];
-	int			rc;
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
 
-	values[0] = PG_GETARG_DATUM(1);
-	rc = SPI_execute_plan(queue_plan(queue, kind), values, NULL, false, 0);
-	if (rc != expected_rc)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("%s on queue \"%s\" failed", what, queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	return SPI_processed;
-}
-
+/* One id: true when a message was there. A NULL id is no message, as in pgmq. */
 static Datum
-ack_one(FunctionCallInfo fcinfo, QueuePlanKind kind, int expected_rc, const char *what)
+ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
 {
 	uint64		n;
 
-	if (PG_ARGISNULL(1))
-	{
-		(void) queue_lookup_arg(fcinfo, 0);	/* an unknown queue is still an error */
+	if (id_null)
 		PG_RETURN_BOOL(false);
-	}
 	spi_connect_or_error();
-	n = run_ack(fcinfo, kind, expected_rc, what);
+	n = queue_execute(queue, kind, &id, NULL, NULL);
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);
 }
 
 static Datum
-ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind, int expected_rc, const char *what)
+ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
 {
-	if (PG_ARGISNULL(1))
-	{
-		(void) queue_lookup_arg(fcinfo, 0);
-		srf_begin(fcinfo);
-		return (Datum) 0;
-	}
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	Datum		ids = PG_GETARG_DATUM(1);
+
 	srf_begin(fcinfo);
+	if (PG_ARGISNULL(1))
+		return (Datum) 0;
 	spi_connect_or_error();
-	run_ack(fcinfo, kind, expected_rc, what);
-	srf_put_spi_rows(fcinfo, false);
+	queue_execute(queue, kind, &ids, NULL, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * An untyped id (a driver's parameter): delete($1, $2) and archive($1, $2) are
+ * ambiguous between the bigint and bigint[] forms in pgmq. The text forms take
+ * one id and return boolean; an array needs its type spelled out, because the
+ * array forms return a set of ids, not a boolean.
+ */
+static Datum
+untyped_id(FunctionCallInfo fcinfo, int argno, bool *isnull)
+{
+	char	   *s;
+
+	*isnull = PG_ARGISNULL(argno);
+	if (*isnull)
+		return (Datum) 0;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (s[strspn(s, " \t\r\n")] == '{')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("an untyped msg_id must be a single id, not an array"),
+				 errhint("Pass several ids as bigint[]: cast the parameter, e.g. $2::bigint[].")));
+	return value_from_text(s, INT8OID);
 }
 
 PG_FUNCTION_INFO_V1(queue_ext_delete);
 PG_FUNCTION_INFO_V1(queue_ext_delete_many);
 PG_FUNCTION_INFO_V1(queue_ext_archive);
 PG_FUNCTION_INFO_V1(queue_ext_archive_many);
+PG_FUNCTION_INFO_V1(queue_ext_delete_untyped);
+PG_FUNCTION_INFO_V1(queue_ext_archive_untyped);
 
 /* delete(queue_name, msg_id bigint) -> boolean */
 Datum
 queue_ext_delete(PG_FUNCTION_ARGS)
 {
-	return ack_one(fcinfo, QP_DELETE_ONE, SPI_OK_DELETE, "delete");
+	return ack_one(queue_lookup_arg(fcinfo, 0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), QP_DELETE_ONE);
 }
 
 /* delete(queue_name, msg_ids bigint[]) -> setof bigint */
 Datum
 queue_ext_delete_many(PG_FUNCTION_ARGS)
 {
-	return ack_many(fcinfo, QP_DELETE_MANY, SPI_OK_DELETE_RETURNING, "delete");
+	return ack_many(fcinfo, QP_DELETE_MANY);
 }
 
 /* archive(queue_name, msg_id bigint) -> boolean */
 Datum
 queue_ext_archive(PG_FUNCTION_ARGS)
 {
-	return ack_one(fcinfo, QP_ARCHIVE_ONE, SPI_OK_INSERT, "archive");
+	return ack_one(queue_lookup_arg(fcinfo, 0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), QP_ARCHIVE_ONE);
 }
 
 /* archive(queue_name, msg_ids bigint[]) -> setof bigint */
 Datum
 queue_ext_archive_many(PG_FUNCTION_ARGS)
 {
-	return ack_many(fcinfo, QP_ARCHIVE_MANY, SPI_OK_INSERT_RETURNING, "archive");
+	return ack_many(fcinfo, QP_ARCHIVE_MANY);
+}
+
+/* delete(queue_name, msg_id text) -> boolean: an untyped id */
+Datum
+queue_ext_delete_untyped(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	bool		isnull;
+	Datum		id = untyped_id(fcinfo, 1, &isnull);
+
+	return ack_one(queue, id, isnull, QP_DELETE_ONE);
+}
+
+/* archive(queue_name, msg_id text) -> boolean: an untyped id */
+Datum
+queue_ext_archive_untyped(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	bool		isnull;
+	Datum		id = untyped_id(fcinfo, 1, &isnull);
+
+	return ack_one(queue, id, isnull, QP_ARCHIVE_ONE);
 }

@@ -41,15 +41,9 @@ metrics_row(QueueEntry *queue, TupleDesc result_desc)
 	Datum		values[M_NCOLUMNS];
 	bool		nulls[M_NCOLUMNS];
 	HeapTuple	row;
-	int			rc;
 
-	rc = SPI_execute_plan(queue_plan(queue, QP_METRICS), NULL, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("metrics for queue \"%s\" failed", queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	row = SPI_tuptable->vals[0];
+	(void) queue_execute(queue, QP_METRICS, NULL, NULL, NULL);
+	row = SPI_tuptable->vals[0];	/* an aggregate: always exactly one row */
 
 	for (int col = 0; col < M_NCOLUMNS; col++)
 	{

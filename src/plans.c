@@ -1,6 +1,7 @@
 /*
  * plans.c
- *	  The SQL behind every hot-path operation, prepared once per queue.
+ *	  The SQL behind every hot-path operation: prepared once per queue, built
+ *	  with a plan shape that does not depend on statistics, and run.
  *
  * Each QueuePlanKind has one statement template. queue_plan() fills in the
  * queue's quoted, schema-qualified identifiers, prepares it with SPI, keeps it
@@ -31,6 +32,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi_priv.h"
+#include "executor/tstoreReceiver.h"
+#include "funcapi.h"
+#include "nodes/params.h"
 #include "utils/guc.h"
 #include "utils/plancache.h"
 #include "utils/resowner.h"
@@ -45,19 +49,23 @@ typedef struct PlanTemplate
 	int			nargs;
 	Oid			argtypes[4];
 	bool		index_paths_only;	/* plan with seq and bitmap scans disabled */
+	int			expected_rc;	/* what SPI returns when the statement ran */
+	const char *operation;		/* for error messages */
 } PlanTemplate;
 
 static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_SEND] = {
 		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
-		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}, true
+		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}, true,
+		SPI_OK_INSERT_RETURNING, "send"
 	},
 	[QP_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers) "
 		"SELECT $1, b.message, b.headers "
 		"FROM ROWS FROM (unnest($2::jsonb[]), unnest($3::jsonb[])) AS b(message, headers) "
 		"RETURNING msg_id",
-		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true
+		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true,
+		SPI_OK_INSERT_RETURNING, "send_batch"
 	},
 	[QP_READ] = {
 		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
@@ -65,7 +73,8 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		" SELECT msg_id FROM {queue} WHERE vt <= $2"
 		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
+		3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true,
+		SPI_OK_UPDATE_RETURNING, "read"
 	},
 	[QP_READ_CONDITIONAL] = {
 		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
@@ -73,7 +82,8 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		" SELECT msg_id FROM {queue} WHERE vt <= $2 AND message @> $4"
 		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true
+		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true,
+		SPI_OK_UPDATE_RETURNING, "read"
 	},
 	[QP_POP] = {
 		"DELETE FROM {queue} m "
@@ -81,34 +91,41 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		" SELECT msg_id FROM {queue} WHERE vt <= $2"
 		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		2, {INT8OID, TIMESTAMPTZOID}, true
+		2, {INT8OID, TIMESTAMPTZOID}, true,
+		SPI_OK_DELETE_RETURNING, "pop"
 	},
 	[QP_SET_VT_ONE] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id = $2 RETURNING " MESSAGE_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8OID}, true
+		2, {TIMESTAMPTZOID, INT8OID}, true,
+		SPI_OK_UPDATE_RETURNING, "set_vt"
 	},
 	[QP_SET_VT_MANY] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id = ANY($2) RETURNING " MESSAGE_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true
+		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true,
+		SPI_OK_UPDATE_RETURNING, "set_vt"
 	},
 	[QP_DELETE_ONE] = {
 		"DELETE FROM {queue} WHERE msg_id = $1",
-		1, {INT8OID}, true
+		1, {INT8OID}, true,
+		SPI_OK_DELETE, "delete"
 	},
 	[QP_DELETE_MANY] = {
 		"DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING msg_id",
-		1, {INT8ARRAYOID}, true
+		1, {INT8ARRAYOID}, true,
+		SPI_OK_DELETE_RETURNING, "delete"
 	},
 	[QP_ARCHIVE_ONE] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = $1 RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone",
-		1, {INT8OID}, true
+		1, {INT8OID}, true,
+		SPI_OK_INSERT, "archive"
 	},
 	[QP_ARCHIVE_MANY] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone "
 		"RETURNING msg_id",
-		1, {INT8ARRAYOID}, true
+		1, {INT8ARRAYOID}, true,
+		SPI_OK_INSERT_RETURNING, "archive"
 	},
 	[QP_METRICS] = {
 		"SELECT count(*)::bigint,"
@@ -118,7 +135,8 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		" now(),"
 		" (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}) "
 		"FROM {queue}",
-		0, {InvalidOid}, false
+		0, {InvalidOid}, false,
+		SPI_OK_SELECT, "metrics"
 	},
 };
 
@@ -187,7 +205,7 @@ build_index_only_generic_plan(SPIPlanPtr plan)
 }
 
 /* Returns the queue's plan for kind, preparing it on first use. SPI must be connected. */
-SPIPlanPtr
+static SPIPlanPtr
 queue_plan(QueueEntry *queue, QueuePlanKind kind)
 {
 	const PlanTemplate *tpl = &plan_templates[kind];
@@ -223,4 +241,79 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 	if (tpl->index_paths_only)
 		build_index_only_generic_plan(plan);
 	return plan;
+}
+
+/*
+ * Runs the queue's statement of the given kind with these parameter values
+ * (nulls may be NULL: no NULLs). When rows_to is given, the rows the
+ * statement returns go straight into that set-returning call's result, with
+ * no intermediate copy; otherwise they are left in SPI_tuptable. Returns the
+ * number of rows processed. SPI must be connected.
+ *
+ * Reads and pops come back in msg_id order without a sort: their plans are
+ * forced to a btree scan over the sorted array of picked ids.
+ */
+uint64
+queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
+			  const bool *nulls, FunctionCallInfo rows_to)
+{
+	const PlanTemplate *tpl = &plan_templates[kind];
+	SPIPlanPtr	plan = queue_plan(queue, kind);
+	SPIExecuteOptions options = {0};
+	DestReceiver *dest = NULL;
+	int			rc;
+
+	if (tpl->nargs > 0)
+	{
+		options.params = makeParamList(tpl->nargs);
+		for (int i = 0; i < tpl->nargs; i++)
+		{
+			ParamExternData *param = &options.params->params[i];
+
+			param->value = values[i];
+			param->isnull = nulls != NULL && nulls[i];
+			param->pflags = PARAM_FLAG_CONST;
+			param->ptype = tpl->argtypes[i];
+		}
+	}
+	options.read_only = (kind == QP_METRICS);
+	if (rows_to != NULL)
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) rows_to->resultinfo;
+
+		dest = CreateTuplestoreDestReceiver();
+		SetTuplestoreDestReceiverParams(dest, rsinfo->setResult,
+										rsinfo->econtext->ecxt_per_query_memory,
+										false, NULL, NULL);
+		options.dest = dest;
+	}
+
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (dest != NULL)
+		dest->rDestroy(dest);
+	if (rc != tpl->expected_rc)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("%s on queue \"%s\" failed", tpl->operation, queue->names.name),
+				 errdetail("SPI returned %s.", SPI_result_code_string(rc))));
+	return SPI_processed;
+}
+
+void
+spi_connect_or_error(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not connect to SPI"),
+				 errdetail("%s", SPI_result_code_string(rc))));
+}
+
+/* Sets up a materialised SETOF result whose rows queue_execute() fills in. */
+void
+srf_begin(FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 }

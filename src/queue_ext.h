@@ -78,15 +78,12 @@ extern QueueEntry *queue_lookup(const char *name);
 extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_cache_forget(const char *name);
 
-/* ---- plans.c: the SQL behind each plan kind, prepared once per queue ---- */
+/* ---- plans.c: the SQL behind each plan kind, prepared once per queue, and run ---- */
 
-extern SPIPlanPtr queue_plan(QueueEntry *queue, QueuePlanKind kind);
-
-/* ---- srf.c: set-returning helpers shared by entry files ---- */
-
-extern void srf_begin(FunctionCallInfo fcinfo);
-extern void srf_put_spi_rows(FunctionCallInfo fcinfo, bool sort_by_first_int8);
+extern uint64 queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
+							const bool *nulls, FunctionCallInfo rows_to);
 extern void spi_connect_or_error(void);
+extern void srf_begin(FunctionCallInfo fcinfo);
 
 /* ---- args.c: argument conversions shared by entry files ---- */
 

@@ -45,22 +45,13 @@ read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
 {
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[4];
-	int			rc;
 
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = TimestampTzGetDatum(now + (int64) vt_seconds * USECS_PER_SEC);
 	values[3] = PointerGetDatum(cond);
 
-	rc = SPI_execute_plan(queue_plan(queue, cond ? QP_READ_CONDITIONAL : QP_READ),
-						  values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE_RETURNING)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("read from queue \"%s\" failed", queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	srf_put_spi_rows(fcinfo, true);
-	return SPI_processed;
+	return queue_execute(queue, cond ? QP_READ_CONDITIONAL : QP_READ, values, NULL, fcinfo);
 }
 
 PG_FUNCTION_INFO_V1(queue_ext_read);
@@ -130,20 +121,13 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	int64		limit = read_limit_arg(fcinfo, 1);
 	Datum		values[2];
-	int			rc;
 
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	rc = SPI_execute_plan(queue_plan(queue, QP_POP), values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE_RETURNING)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("pop from queue \"%s\" failed", queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	srf_put_spi_rows(fcinfo, true);
+	queue_execute(queue, QP_POP, values, NULL, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -166,7 +150,6 @@ set_vt(FunctionCallInfo fcinfo, QueuePlanKind kind, Datum ids, bool ids_null,
 {
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	Datum		values[2];
-	int			rc;
 
 	srf_begin(fcinfo);
 	if (ids_null)
@@ -175,13 +158,7 @@ set_vt(FunctionCallInfo fcinfo, QueuePlanKind kind, Datum ids, bool ids_null,
 	values[0] = TimestampTzGetDatum(vt);
 	values[1] = ids;
 	spi_connect_or_error();
-	rc = SPI_execute_plan(queue_plan(queue, kind), values, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE_RETURNING)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("set_vt on queue \"%s\" failed", queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	srf_put_spi_rows(fcinfo, true);
+	queue_execute(queue, kind, values, NULL, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -105,34 +105,27 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 {
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			rc;
+	bool		nulls[3] = {false, false, false};
 
 	values[0] = TimestampTzGetDatum(vt);
 	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
-	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	nulls[1] = PG_ARGISNULL(1);
 	if (untyped_headers != NULL)
 	{
 		values[2] = untyped_headers->headers;
-		nulls[2] = untyped_headers->headers_null ? 'n' : ' ';
+		nulls[2] = untyped_headers->headers_null;
 	}
 	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
 		values[2] = PG_GETARG_DATUM(headers_argno);
 	else
 	{
 		values[2] = (Datum) 0;
-		nulls[2] = 'n';
+		nulls[2] = true;
 	}
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	rc = SPI_execute_plan(queue_plan(queue, QP_SEND), values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("send to queue \"%s\" failed", queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	srf_put_spi_rows(fcinfo, false);
+	queue_execute(queue, QP_SEND, values, nulls, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -221,9 +214,8 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	QueueEntry *queue;
 	ArrayType  *msgs;
 	Datum		values[3];
-	char		nulls[3] = {' ', ' ', 'n'};
+	bool		nulls[3] = {false, false, true};
 	int			nmsgs;
-	int			rc;
 
 	if (PG_ARGISNULL(1) ||
 		(nmsgs = array_length_1d(PG_GETARG_ARRAYTYPE_P(1))) == 0)
@@ -240,14 +232,14 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	if (untyped_headers != NULL && !untyped_headers->headers_null)
 	{
 		values[2] = untyped_headers->headers;
-		nulls[2] = ' ';
+		nulls[2] = false;
 	}
 	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
 	{
 		values[2] = PG_GETARG_DATUM(headers_argno);
-		nulls[2] = ' ';
+		nulls[2] = false;
 	}
-	if (nulls[2] == ' ')
+	if (!nulls[2])
 	{
 		ArrayType  *headers = DatumGetArrayTypeP(values[2]);
 
@@ -263,13 +255,7 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	queue = queue_lookup_arg(fcinfo, 0);
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	rc = SPI_execute_plan(queue_plan(queue, QP_SEND_BATCH), values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT_RETURNING)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("send_batch to queue \"%s\" failed", queue->names.name),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	srf_put_spi_rows(fcinfo, false);
+	queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -57,6 +57,16 @@ EXECUTE del('untyped', '1');
 EXECUTE dels('untyped', '{2,3}');
 EXECUTE arch('untyped', '4');
 EXECUTE archs('untyped', '{5,6}');
+-- ... and fully untyped, as a plain node-postgres caller writes them.
+SELECT * FROM pgmq.send_batch('untyped', ARRAY['{"d":1}', '{"d":2}']::jsonb[]);
+PREPARE del_untyped AS SELECT pgmq.delete($1, $2);
+PREPARE arch_untyped AS SELECT pgmq.archive($1, $2);
+EXECUTE del_untyped('untyped', '16');
+EXECUTE del_untyped('untyped', '16');
+EXECUTE arch_untyped('untyped', '15');
+EXECUTE del_untyped('untyped', NULL);
+EXECUTE del_untyped('untyped', '{16,17}');                 -- arrays need bigint[]
+EXECUTE arch_untyped('untyped', 'x');                      -- 22P02
 PREPARE metrics1 AS SELECT queue_name, queue_length FROM pgmq.metrics($1);
 EXECUTE metrics1('untyped');
 PREPARE create1 AS SELECT pgmq.create($1);
@@ -105,6 +115,8 @@ SELECT call, pg_temp.resolves_to(call) FROM (VALUES
   ($$pgmq.delete('q', ARRAY[1])$$),
   ($$pgmq.archive('q', 1)$$),
   ($$pgmq.archive('q', ARRAY[1])$$),
+  ($$pgmq.delete('q', '1')$$),
+  ($$pgmq.delete('q', 1::bigint)$$),
   ($$pgmq.read('q', 30, 1)$$),
   ($$pgmq.pop('q')$$)
 ) AS calls(call);

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Turns bench/out/results.tsv and churn.tsv into the Markdown of RESULTS.md
+# (stdout) and bench/churn.svg. Called by bench/run.sh.
+set -euo pipefail
+out="$1" seconds="$2" reps="$3" churn_seconds="$4" prefill="$5"
+here="$(cd "$(dirname "$0")" && pwd)"
+
+cat <<MD
+# Benchmark results
+
+Measured $(date -u +%Y-%m-%d) by \`bench/run.sh\` on this project's machine:
+$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB,
+$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1),
+$(psql -qXAt -c 'SHOW server_version' 2>/dev/null || pg_config --version),
+queue_ext $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo '(no git)').
+
+pgbench -M prepared, 4 clients, 2 threads, ${seconds} s a run, ${reps} runs of
+each (queue_ext and floor alternating, fresh tables every run); the figures
+are medians in transactions per second. The floor is hand-written prepared
+SQL doing the same work on an identically shaped table (the statements
+queue_ext prepares, without the function call), measured in the same run.
+Read, read 100 and archive runs start on a queue of ${prefill} messages.
+Absolute numbers depend on the machine and on what else it was doing; the
+ratios are what to compare.
+
+| operation | synchronous_commit | queue_ext tps | floor tps | ratio | runs (queue_ext / floor) |
+|---|---|---:|---:|---:|---|
+MD
+
+awk -F'\t' '
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { key = $1 "\t" $2; vals[key, $3] = vals[key, $3] " " sprintf("%.0f", $5)
+    if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
+  END {
+    names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
+    names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
+    names["archive"] = "archive 1"
+    for (i = 1; i <= n; i++) {
+      split(order[i], k, "\t")
+      e = median(vals[order[i], "ext"]); f = median(vals[order[i], "floor"])
+      printf "| %s | %s | %.0f | %.0f | %.2f | %s / %s |\n", names[k[1]], k[2], e, f, (f > 0 ? e / f : 0), substr(vals[order[i], "ext"], 2), substr(vals[order[i], "floor"], 2)
+    }
+  }' "$out/results.tsv"
+
+cat <<MD
+
+## Under churn
+
+4 clients doing read 1 + delete at synchronous_commit off for ${churn_seconds} s on
+a fresh queue of 1 000 000 messages; tps in each 5 s interval, and the last
+interval as a fraction of the first. The plot is \`bench/churn.svg\`.
+
+MD
+
+awk -F'\t' '
+  { key = $1 " run " $2; t[key, $3] = $4; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+    if (!($3 in tseen)) { tseen[$3] = 1; times[++m] = $3 }
+    if (!(key in first)) first[key] = $4; last[key] = $4 }
+  END {
+    printf "| interval ending (s) |"; for (i = 1; i <= n; i++) printf " %s |", order[i]; printf "\n|---:|"
+    for (i = 1; i <= n; i++) printf "---:|"; printf "\n"
+    for (j = 1; j <= m; j++) { printf "| %s |", times[j]; for (i = 1; i <= n; i++) printf " %.0f |", t[order[i], times[j]]; printf "\n" }
+    printf "| **last / first** |"; for (i = 1; i <= n; i++) printf " **%.2f** |", last[order[i]] / first[order[i]]; printf "\n"
+  }' "$out/churn.tsv"
+
+# The plot: one polyline per run, tps against time.
+awk -F'\t' -v W=640 -v H=320 '
+  { key = $1 " run " $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+    pts[key] = pts[key] " " $3 "," $4; if ($4 + 0 > ymax) ymax = $4 + 0; if ($3 + 0 > xmax) xmax = $3 + 0 }
+  END {
+    printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"11\">\n", W + 160, H + 50
+    printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+    printf "<line x1=\"50\" y1=\"10\" x2=\"50\" y2=\"%d\" stroke=\"black\"/><line x1=\"50\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", H + 10, H + 10, W + 50, H + 10
+    printf "<text x=\"5\" y=\"15\">%d tps</text><text x=\"30\" y=\"%d\">0</text><text x=\"%d\" y=\"%d\">%d s</text>\n", ymax, H + 14, W + 30, H + 30, xmax
+    split("#1f77b4 #aec7e8 #d62728 #ff9896", colours, " ")
+    for (i = 1; i <= n; i++) {
+      printf "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"%s\" points=\"", colours[(i - 1) % 4 + 1]
+      c = split(pts[order[i]], p, " ")
+      for (j = 1; j <= c; j++) { split(p[j], xy, ","); printf "%.1f,%.1f ", 50 + xy[1] / xmax * W, H + 10 - xy[2] / ymax * H }
+      printf "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", W + 60, 20 + i * 15, colours[(i - 1) % 4 + 1], order[i]
+    }
+    printf "</svg>\n"
+  }' "$out/churn.tsv" > "$here/churn.svg"

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark: queue_ext against the raw-SQL floor, in one run, on one throwaway
+# cluster. Writes bench/RESULTS.md (medians and ratios) and raw logs to
+# bench/out/. Not a test: nothing here passes or fails.
+#
+# Each operation runs with pgbench -M prepared, 4 clients, 2 threads, for
+# BENCH_SECONDS (default 20), at synchronous_commit off and on. Its floor is
+# hand-written prepared SQL doing the same work on an identically shaped table
+# (CREATE TABLE ... LIKE pgmq.q_bench INCLUDING ALL, same storage options):
+# the very statements queue_ext prepares, without the function call around
+# them. Every run starts from freshly made and filled tables; queue_ext and
+# floor runs alternate within each of BENCH_REPS repetitions (default 3), and
+# the report gives the median of each.
+#
+# Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
+# (default 60) on a fresh 1 M-message queue, throughput every 5 s.
+#
+#   bash bench/run.sh            # the full run, about half an hour
+#   BENCH_SECONDS=5 BENCH_REPS=1 BENCH_CHURN_SECONDS=20 bash bench/run.sh   # a smoke run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top="$(pwd)"
+seconds="${BENCH_SECONDS:-20}"
+reps="${BENCH_REPS:-3}"
+churn_seconds="${BENCH_CHURN_SECONDS:-60}"
+churn_reps="${BENCH_CHURN_REPS:-2}"
+prefill="${BENCH_PREFILL:-1000000}"
+out="$top/bench/out"
+mkdir -p "$out"
+rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv
+
+bash test/install-deps.sh
+make -s && make -s install >/dev/null
+
+# shellcheck source=test/cluster.sh
+. test/cluster.sh
+cluster_start "shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min" \
+              "log_autovacuum_min_duration = 0"
+trap cluster_stop EXIT
+psql -qX -c "CREATE EXTENSION queue_ext" >/dev/null
+pgbench_bin="$QX_PG_BINDIR/pgbench"
+
+# Fresh queue and floor tables, the one under test filled with $2 messages.
+reset_tables() {
+  local impl="$1" fill="$2"
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT pgmq.drop_queue('bench') FROM pgmq.meta WHERE queue_name = 'bench';
+DROP TABLE IF EXISTS floor_q, floor_a;
+SELECT pgmq.create('bench');
+SELECT format('CREATE TABLE floor_q (LIKE pgmq.q_bench INCLUDING ALL) WITH (%s)',
+              array_to_string(reloptions, ', '))
+FROM pg_class WHERE oid = 'pgmq.q_bench'::regclass \gexec
+CREATE TABLE floor_a (LIKE pgmq.a_bench INCLUDING ALL);
+INSERT INTO $( [ "$impl" = ext ] && echo pgmq.q_bench || echo floor_q ) (vt, message)
+SELECT clock_timestamp(), '{"task":"email","to":"user@example.com","attempt":1,"body":{"subject":"hello","lines":3}}'
+FROM generate_series(1, $fill);
+VACUUM ANALYZE pgmq.q_bench, pgmq.a_bench, floor_q, floor_a;
+CHECKPOINT;
+SQL
+}
+
+# Runs one workload; prints its tps.
+run_pgbench() {
+  local workload="$1" sync="$2" secs="$3" log="$4"; shift 4
+  PGOPTIONS="-c synchronous_commit=$sync" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$secs" \
+    -D n=0 -f "bench/workloads/$workload.sql" "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
+  sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log"
+}
+
+ops=(send send_batch100 read1_delete read100_delete archive)
+needs_fill() {
+  case "$1" in
+    read100*) echo $((prefill * 3)) ;;   # moves ~100 messages a transaction
+    read*|archive) echo "$prefill" ;;
+    *) echo 0 ;;
+  esac
+}
+
+for sync in off on; do
+  for rep in $(seq 1 "$reps"); do
+    for op in "${ops[@]}"; do
+      order=(ext floor); [ $((rep % 2)) -eq 0 ] && order=(floor ext)
+      for impl in "${order[@]}"; do
+        reset_tables "$impl" "$(needs_fill "$op")"
+        tps=$(run_pgbench "${op}_$impl" "$sync" "$seconds" "$out/$op.$impl.$sync.$rep.log")
+        left=$(psql -qXAt -c "SELECT (SELECT count(*) FROM pgmq.q_bench) + (SELECT count(*) FROM floor_q)")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$sync" "$impl" "$rep" "$tps" "$left" | tee -a "$out/results.tsv"
+      done
+    done
+  done
+done
+
+for rep in $(seq 1 "$churn_reps"); do
+  for impl in ext floor; do
+    reset_tables "$impl" 1000000
+    run_pgbench "read1_delete_$impl" off "$churn_seconds" "$out/churn.$impl.$rep.log" -P 5 >/dev/null
+    sed -n 's/^progress: \([0-9.]*\) s, \([0-9.]*\) tps.*/\1\t\2/p' "$out/churn.$impl.$rep.log" |
+      while IFS=$'\t' read -r t tps; do printf '%s\t%s\t%s\t%s\n' "$impl" "$rep" "$t" "$tps"; done >>"$out/churn.tsv"
+  done
+done
+
+bash bench/report.sh "$out" "$seconds" "$reps" "$churn_seconds" "$prefill" > bench/RESULTS.md
+cat bench/RESULTS.md
