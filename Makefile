@@ -27,3 +27,6 @@ include $(PGXS)
 ifeq ($(shell test $(VERSION_NUM) -lt 150000 && echo old),old)
 $(error queue_ext needs PostgreSQL 15 or later, found $(VERSION))
 endif
+
+# Every source file includes the one shared header.
+$(OBJS): src/queue_ext.h

@@ -24,6 +24,9 @@
  * clock_timestamp() once, so "visible now" and "invisible until now + vt" in
  * one read agree with each other, as they do in pgmq.
  *
+ * Reads and pops also start at the queue's scan hint (scan_hint.c), so they
+ * step over the dead entries deletes leave at the head of the index only once.
+ *
  * Template placeholders, replaced by quoted qualified names: {queue} the queue
  * table, {archive} its archive, {sequence} its msg_id sequence.
  */
@@ -47,8 +50,9 @@ typedef struct PlanTemplate
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[4];
+	Oid			argtypes[5];
 	bool		index_paths_only;	/* plan with seq and bitmap scans disabled */
+	bool		read_only;
 	int			expected_rc;	/* what SPI returns when the statement ran */
 	const char *operation;		/* for error messages */
 } PlanTemplate;
@@ -56,7 +60,7 @@ typedef struct PlanTemplate
 static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_SEND] = {
 		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
-		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}, true,
+		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "send"
 	},
 	[QP_SEND_BATCH] = {
@@ -64,67 +68,67 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"SELECT $1, b.message, b.headers "
 		"FROM ROWS FROM (unnest($2::jsonb[]), unnest($3::jsonb[])) AS b(message, headers) "
 		"RETURNING msg_id",
-		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true,
+		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "send_batch"
 	},
 	[QP_READ] = {
 		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
 		"WHERE m.msg_id = ANY(ARRAY("
-		" SELECT msg_id FROM {queue} WHERE vt <= $2"
+		" SELECT msg_id FROM {queue} WHERE msg_id >= $4 AND vt <= $2"
 		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		3, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true,
+		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "read"
 	},
 	[QP_READ_CONDITIONAL] = {
 		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
 		"WHERE m.msg_id = ANY(ARRAY("
-		" SELECT msg_id FROM {queue} WHERE vt <= $2 AND message @> $4"
+		" SELECT msg_id FROM {queue} WHERE msg_id >= $4 AND vt <= $2 AND message @> $5"
 		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true,
+		5, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, JSONBOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "read"
 	},
 	[QP_POP] = {
 		"DELETE FROM {queue} m "
 		"WHERE m.msg_id = ANY(ARRAY("
-		" SELECT msg_id FROM {queue} WHERE vt <= $2"
+		" SELECT msg_id FROM {queue} WHERE msg_id >= $3 AND vt <= $2"
 		" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
 		"RETURNING " MESSAGE_COLUMNS_M,
-		2, {INT8OID, TIMESTAMPTZOID}, true,
+		3, {INT8OID, TIMESTAMPTZOID, INT8OID}, true, false,
 		SPI_OK_DELETE_RETURNING, "pop"
 	},
 	[QP_SET_VT_ONE] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id = $2 RETURNING " MESSAGE_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8OID}, true,
+		2, {TIMESTAMPTZOID, INT8OID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "set_vt"
 	},
 	[QP_SET_VT_MANY] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id = ANY($2) RETURNING " MESSAGE_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true,
+		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "set_vt"
 	},
 	[QP_DELETE_ONE] = {
 		"DELETE FROM {queue} WHERE msg_id = $1",
-		1, {INT8OID}, true,
+		1, {INT8OID}, true, false,
 		SPI_OK_DELETE, "delete"
 	},
 	[QP_DELETE_MANY] = {
 		"DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING msg_id",
-		1, {INT8ARRAYOID}, true,
+		1, {INT8ARRAYOID}, true, false,
 		SPI_OK_DELETE_RETURNING, "delete"
 	},
 	[QP_ARCHIVE_ONE] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = $1 RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone",
-		1, {INT8OID}, true,
+		1, {INT8OID}, true, false,
 		SPI_OK_INSERT, "archive"
 	},
 	[QP_ARCHIVE_MANY] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone "
 		"RETURNING msg_id",
-		1, {INT8ARRAYOID}, true,
+		1, {INT8ARRAYOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "archive"
 	},
 	[QP_METRICS] = {
@@ -135,8 +139,18 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		" now(),"
 		" (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}) "
 		"FROM {queue}",
-		0, {InvalidOid}, false,
+		0, {InvalidOid}, false, true,
 		SPI_OK_SELECT, "metrics"
+	},
+	[QP_SEQUENCE_POSITION] = {
+		"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}",
+		0, {InvalidOid}, false, true,
+		SPI_OK_SELECT, "reading the msg_id sequence of"
+	},
+	[QP_FIRST_LIVE_ID] = {
+		"SELECT min(msg_id) FROM {queue} WHERE msg_id >= $1",
+		1, {INT8OID}, true, true,
+		SPI_OK_SELECT, "finding the first message of"
 	},
 };
 
@@ -276,7 +290,7 @@ queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 			param->ptype = tpl->argtypes[i];
 		}
 	}
-	options.read_only = (kind == QP_METRICS);
+	options.read_only = tpl->read_only;
 	if (rows_to != NULL)
 	{
 		ReturnSetInfo *rsinfo = (ReturnSetInfo *) rows_to->resultinfo;

@@ -37,8 +37,12 @@ queue_cache_relcache_callback(Datum arg, Oid relid)
 	hash_seq_init(&status, queue_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		if (relid == InvalidOid ||
-			entry->queue_relid == relid || entry->archive_relid == relid)
+		if (relid == InvalidOid || entry->sequence_relid == relid)
+		{
+			entry->valid = false;
+			entry->sequence_changed = true;
+		}
+		else if (entry->queue_relid == relid || entry->archive_relid == relid)
 			entry->valid = false;
 	}
 }
@@ -69,6 +73,14 @@ queue_entry_release_plans(QueueEntry *entry)
 	}
 }
 
+static void
+queue_entry_forget(QueueEntry *entry)
+{
+	queue_entry_release_plans(entry);
+	scan_hint_reset(&entry->hint, InvalidOid);
+	hash_search(queue_cache, entry->key, HASH_REMOVE, NULL);
+}
+
 static Oid
 pgmq_relid(const char *relname)
 {
@@ -77,14 +89,31 @@ pgmq_relid(const char *relname)
 	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
 }
 
-/* Resolves a validated name; the entry stays invalid when the queue is missing. */
+/*
+ * Resolves a validated name; the entry stays invalid when the queue is
+ * missing. The scan hint survives invalidations of the same tables (vacuum,
+ * analyze and purge all send one) and is reset when the queue was made anew
+ * or its sequence changed.
+ */
 static void
-queue_entry_fill(QueueEntry *entry, const QueueNames *names)
+queue_entry_fill(QueueEntry *entry, const QueueNames *names, bool is_new)
 {
+	Oid			queue_relid = pgmq_relid(names->queue_table);
+	Oid			sequence_relid = pgmq_relid(names->sequence);
+
+	if (is_new || entry->sequence_changed ||
+		queue_relid != entry->queue_relid || sequence_relid != entry->sequence_relid)
+	{
+		if (is_new)
+			memset(&entry->hint, 0, sizeof(entry->hint));
+		scan_hint_reset(&entry->hint, sequence_relid);
+	}
 	entry->names = *names;
-	entry->queue_relid = pgmq_relid(names->queue_table);
+	entry->queue_relid = queue_relid;
 	entry->archive_relid = pgmq_relid(names->archive_table);
-	entry->valid = OidIsValid(entry->queue_relid);
+	entry->sequence_relid = sequence_relid;
+	entry->sequence_changed = false;
+	entry->valid = OidIsValid(queue_relid);
 }
 
 /* The queue's cache entry, or NULL when it does not exist. Validates the name. */
@@ -109,11 +138,11 @@ queue_find(const char *name)
 	if (!found)
 		memset(entry->plans, 0, sizeof(entry->plans));
 	queue_entry_release_plans(entry);
-	queue_entry_fill(entry, &names);
+	queue_entry_fill(entry, &names, !found);
 
 	if (!entry->valid)
 	{
-		hash_search(queue_cache, name, HASH_REMOVE, NULL);
+		queue_entry_forget(entry);
 		return NULL;
 	}
 	return entry;
@@ -148,8 +177,5 @@ queue_cache_forget(const char *name)
 		return;
 	entry = hash_search(queue_cache, name, HASH_FIND, NULL);
 	if (entry != NULL)
-	{
-		queue_entry_release_plans(entry);
-		hash_search(queue_cache, name, HASH_REMOVE, NULL);
-	}
+		queue_entry_forget(entry);
 }

@@ -14,6 +14,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
@@ -59,17 +60,34 @@ typedef enum QueuePlanKind
 	QP_ARCHIVE_ONE,
 	QP_ARCHIVE_MANY,
 	QP_METRICS,
+	QP_SEQUENCE_POSITION,
+	QP_FIRST_LIVE_ID,
 	QP_COUNT
 } QueuePlanKind;
+
+/* scan_hint.c: the msg_id below which nothing is left to read (per backend). */
+typedef struct ScanHint
+{
+	int64		start;			/* no readable message has a smaller msg_id */
+	bool		enabled;		/* false when the sequence caches ids */
+	bool		round_open;		/* waiting for older transactions to end */
+	int64		round_last_id;	/* sequence position when the round opened */
+	VirtualTransactionId *round_vxids;	/* transactions running then */
+	int			round_nvxids;
+	TimestampTz next_step_at;
+} ScanHint;
 
 typedef struct QueueEntry
 {
 	char		key[QUEUE_NAME_MAX_LEN + 1];	/* hash key: the name as given */
 	bool		valid;			/* false once a relcache invalidation hit it */
+	bool		sequence_changed;	/* the invalidation hit the msg_id sequence */
 	Oid			queue_relid;
 	Oid			archive_relid;
+	Oid			sequence_relid;
 	QueueNames	names;
 	SPIPlanPtr	plans[QP_COUNT];
+	ScanHint	hint;
 } QueueEntry;
 
 extern void queue_cache_init(void);
@@ -77,6 +95,11 @@ extern QueueEntry *queue_find(const char *name);
 extern QueueEntry *queue_lookup(const char *name);
 extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_cache_forget(const char *name);
+
+/* ---- scan_hint.c: where reads start ---- */
+
+extern void scan_hint_reset(ScanHint *hint, Oid sequence_relid);
+extern int64 scan_hint_start(QueueEntry *queue);
 
 /* ---- plans.c: the SQL behind each plan kind, prepared once per queue, and run ---- */
 

@@ -44,12 +44,13 @@ read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
 		  int64 limit, Jsonb *cond)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		values[4];
+	Datum		values[5];
 
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = TimestampTzGetDatum(now + (int64) vt_seconds * USECS_PER_SEC);
-	values[3] = PointerGetDatum(cond);
+	values[3] = Int64GetDatum(scan_hint_start(queue));
+	values[4] = PointerGetDatum(cond);
 
 	return queue_execute(queue, cond ? QP_READ_CONDITIONAL : QP_READ, values, NULL, fcinfo);
 }
@@ -120,13 +121,14 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 {
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	int64		limit = read_limit_arg(fcinfo, 1);
-	Datum		values[2];
+	Datum		values[3];
 
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
+	values[2] = Int64GetDatum(scan_hint_start(queue));
 	queue_execute(queue, QP_POP, values, NULL, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
