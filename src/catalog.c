@@ -57,12 +57,18 @@ spi_exec_with_name(const char *sql, const char *name, int expected_rc)
 				 errdetail("%s: %s", SPI_result_code_string(rc), sql)));
 }
 
-/* pgmq's lock key, so queue_ext and tools written for pgmq serialise alike. */
+/*
+ * pgmq's lock key, so queue_ext and tools written for pgmq serialise alike;
+ * and the key of the lowercased name, so that two spellings of one name
+ * (which would share tables) serialise too.
+ */
 static void
 lock_queue_name(const char *name)
 {
 	spi_exec_with_name("SELECT pg_catalog.pg_advisory_xact_lock("
-					   "pg_catalog.hashtext('pgmq.queue_' || $1))",
+					   "pg_catalog.hashtext('pgmq.queue_' OPERATOR(pg_catalog.||) $1)), "
+					   "pg_catalog.pg_advisory_xact_lock("
+					   "pg_catalog.hashtext('pgmq.queue_' OPERATOR(pg_catalog.||) pg_catalog.lower($1)))",
 					   name, SPI_OK_SELECT);
 }
 
@@ -74,7 +80,8 @@ static void
 reject_other_spelling(const char *name)
 {
 	spi_exec_with_name("SELECT queue_name::text FROM pgmq.meta "
-					   "WHERE lower(queue_name) = lower($1) AND queue_name <> $1",
+					   "WHERE pg_catalog.lower(queue_name::text) OPERATOR(pg_catalog.=) pg_catalog.lower($1) "
+					   "AND queue_name::text OPERATOR(pg_catalog.<>) $1",
 					   name, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(ERROR,
@@ -103,7 +110,7 @@ create_queue(const char *name, bool unlogged)
 	spi_exec_or_error(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
 							   " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
 							   " read_ct integer DEFAULT 0 NOT NULL,"
-							   " enqueued_at timestamp with time zone DEFAULT now() NOT NULL,"
+							   " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
 							   " last_read_at timestamp with time zone,"
 							   " vt timestamp with time zone NOT NULL,"
 							   " message jsonb,"
@@ -114,9 +121,9 @@ create_queue(const char *name, bool unlogged)
 	spi_exec_or_error(psprintf("CREATE TABLE IF NOT EXISTS %s ("
 							   " msg_id bigint PRIMARY KEY,"
 							   " read_ct integer DEFAULT 0 NOT NULL,"
-							   " enqueued_at timestamp with time zone DEFAULT now() NOT NULL,"
+							   " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
 							   " last_read_at timestamp with time zone,"
-							   " archived_at timestamp with time zone DEFAULT now() NOT NULL,"
+							   " archived_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
 							   " vt timestamp with time zone NOT NULL,"
 							   " message jsonb,"
 							   " headers jsonb"
@@ -183,7 +190,9 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 	spi_exec_or_error(psprintf("DROP TABLE IF EXISTS %s",
 							   qualified_identifier(names.archive_table)),
 					  SPI_OK_UTILITY);
-	spi_exec_with_name("DELETE FROM pgmq.meta WHERE queue_name = $1", name, SPI_OK_DELETE);
+	/* Any spelling: the tables just dropped belonged to the one registered. */
+	spi_exec_with_name("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::text) "
+					   "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }
@@ -198,7 +207,10 @@ queue_ext_purge_queue(PG_FUNCTION_ARGS)
 	int64		count;
 
 	spi_connect_or_error();
-	spi_exec_or_error(psprintf("SELECT count(*) FROM %s", queue_table), SPI_OK_SELECT);
+	/* Lock first: a count taken before the lock could miss sends, and two
+	 * purges upgrading their locks would deadlock. */
+	spi_exec_or_error(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", queue_table), SPI_OK_UTILITY);
+	spi_exec_or_error(psprintf("SELECT pg_catalog.count(*) FROM %s", queue_table), SPI_OK_SELECT);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	spi_exec_or_error(psprintf("TRUNCATE TABLE %s", queue_table), SPI_OK_UTILITY);
 	SPI_finish();

@@ -27,6 +27,15 @@
  * Reads and pops also start at the queue's scan hint (scan_hint.c), so they
  * step over the dead entries deletes leave at the head of the index only once.
  *
+ * Every function in a template is schema-qualified: the plan cache re-parses
+ * a statement under the caller's search_path, and an unqualified function
+ * whose pg_catalog version needs a cast (unnest(anyarray)) would lose to an
+ * exact match planted earlier in it. Operators here all have exact matches in
+ * pg_catalog, which is searched first unless a caller lists it later.
+ * QP_FIRST_LIVE_ID is not read-only on purpose: SPI then takes a fresh
+ * snapshot for it, which scan_hint.c needs (a read-only statement would run
+ * on the caller's, possibly seconds old in read_with_poll).
+ *
  * Template placeholders, replaced by quoted qualified names: {queue} the queue
  * table, {archive} its archive, {sequence} its msg_id sequence.
  */
@@ -66,7 +75,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers) "
 		"SELECT $1, b.message, b.headers "
-		"FROM ROWS FROM (unnest($2::jsonb[]), unnest($3::jsonb[])) AS b(message, headers) "
+		"FROM ROWS FROM (pg_catalog.unnest($2::jsonb[]), pg_catalog.unnest($3::jsonb[])) AS b(message, headers) "
 		"RETURNING msg_id",
 		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "send_batch"
@@ -132,11 +141,11 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_INSERT_RETURNING, "archive"
 	},
 	[QP_METRICS] = {
-		"SELECT count(*)::bigint,"
-		" count(*) FILTER (WHERE vt <= now())::bigint,"
-		" EXTRACT(epoch FROM (now() - max(enqueued_at)))::int,"
-		" EXTRACT(epoch FROM (now() - min(enqueued_at)))::int,"
-		" now(),"
+		"SELECT pg_catalog.count(*)::bigint,"
+		" pg_catalog.count(*) FILTER (WHERE vt <= pg_catalog.now())::bigint,"
+		" EXTRACT(epoch FROM (pg_catalog.now() - pg_catalog.max(enqueued_at)))::int,"
+		" EXTRACT(epoch FROM (pg_catalog.now() - pg_catalog.min(enqueued_at)))::int,"
+		" pg_catalog.now(),"
 		" (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}) "
 		"FROM {queue}",
 		0, {InvalidOid}, false, true,
@@ -148,8 +157,8 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_SELECT, "reading the msg_id sequence of"
 	},
 	[QP_FIRST_LIVE_ID] = {
-		"SELECT min(msg_id) FROM {queue} WHERE msg_id >= $1",
-		1, {INT8OID}, true, true,
+		"SELECT pg_catalog.min(msg_id) FROM {queue} WHERE msg_id >= $1",
+		1, {INT8OID}, true, false,
 		SPI_OK_SELECT, "finding the first message of"
 	},
 };
@@ -189,20 +198,28 @@ plan_sql(const char *template, const QueueNames *names)
 	return buf.data;
 }
 
-/* True when the next execution would (re)build the generic plan. */
+/*
+ * True unless the plan's current generic plan is the one we built: the next
+ * execution would (re)build it, or the plan cache already rebuilt it under
+ * the caller's settings (an invalidation can arrive while it takes its locks).
+ */
 static bool
-generic_plan_needs_build(SPIPlanPtr plan)
+generic_plan_needs_build(SPIPlanPtr plan, int built_generation)
 {
 	CachedPlanSource *source = linitial(plan->plancache_list);
 
 	return !source->is_valid ||
 		source->gplan == NULL || !source->gplan->is_valid ||
+		source->generation != built_generation ||
 		(source->search_path != NULL &&
 		 !OverrideSearchPathMatchesCurrent(source->search_path));
 }
 
-/* Builds the generic plan now, with only index paths open to the planner. */
-static void
+/*
+ * Builds the generic plan now, with only index paths open to the planner;
+ * returns the plan source's generation, to recognise this plan later.
+ */
+static int
 build_index_only_generic_plan(SPIPlanPtr plan)
 {
 	int			nestlevel = NewGUCNestLevel();
@@ -216,6 +233,7 @@ build_index_only_generic_plan(SPIPlanPtr plan)
 	if (cplan != NULL)
 		ReleaseCachedPlan(cplan, CurrentResourceOwner);
 	AtEOXact_GUC(true, nestlevel);
+	return ((CachedPlanSource *) linitial(plan->plancache_list))->generation;
 }
 
 /* Returns the queue's plan for kind, preparing it on first use. SPI must be connected. */
@@ -229,8 +247,9 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 	if (queue->plans[kind] != NULL)
 	{
 		plan = queue->plans[kind];
-		if (tpl->index_paths_only && generic_plan_needs_build(plan))
-			build_index_only_generic_plan(plan);
+		if (tpl->index_paths_only &&
+			generic_plan_needs_build(plan, queue->plan_generations[kind]))
+			queue->plan_generations[kind] = build_index_only_generic_plan(plan);
 		return plan;
 	}
 
@@ -253,7 +272,7 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 	queue->plans[kind] = plan;
 	pfree(sql);
 	if (tpl->index_paths_only)
-		build_index_only_generic_plan(plan);
+		queue->plan_generations[kind] = build_index_only_generic_plan(plan);
 	return plan;
 }
 
@@ -305,6 +324,8 @@ queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 	rc = SPI_execute_plan_extended(plan, &options);
 	if (dest != NULL)
 		dest->rDestroy(dest);
+	if (options.params != NULL)
+		pfree(options.params);	/* read_with_poll runs many statements per call */
 	if (rc != tpl->expected_rc)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),

@@ -25,6 +25,9 @@
 
 static HTAB *queue_cache = NULL;
 
+/* Counts relcache callbacks, so a fill can tell that one arrived meanwhile. */
+static uint64 queue_cache_invalidations = 0;
+
 static void
 queue_cache_relcache_callback(Datum arg, Oid relid)
 {
@@ -34,6 +37,7 @@ queue_cache_relcache_callback(Datum arg, Oid relid)
 	if (queue_cache == NULL)
 		return;
 
+	queue_cache_invalidations++;
 	hash_seq_init(&status, queue_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
@@ -77,7 +81,7 @@ static void
 queue_entry_forget(QueueEntry *entry)
 {
 	queue_entry_release_plans(entry);
-	scan_hint_reset(&entry->hint, InvalidOid);
+	scan_hint_reset(&entry->hint, false);
 	hash_search(queue_cache, entry->key, HASH_REMOVE, NULL);
 }
 
@@ -91,29 +95,42 @@ pgmq_relid(const char *relname)
 
 /*
  * Resolves a validated name; the entry stays invalid when the queue is
- * missing. The scan hint survives invalidations of the same tables (vacuum,
- * analyze and purge all send one) and is reset when the queue was made anew
- * or its sequence changed.
+ * missing. Plans are kept while the tables are the same ones (vacuum, analyze
+ * and purge all send invalidations; the plan cache revalidates the plans
+ * itself), so a plan still running in an outer call is never freed under it.
+ * The scan hint is reset when the queue was made anew or its sequence changed.
+ *
+ * The catalog lookups below may process invalidations, which run the callback
+ * for this very entry; if one arrives, the lookups are made again, so that no
+ * invalidation is overwritten by what was read before it.
  */
 static void
-queue_entry_fill(QueueEntry *entry, const QueueNames *names, bool is_new)
+queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 {
-	Oid			queue_relid = pgmq_relid(names->queue_table);
-	Oid			sequence_relid = pgmq_relid(names->sequence);
-
-	if (is_new || entry->sequence_changed ||
-		queue_relid != entry->queue_relid || sequence_relid != entry->sequence_relid)
+	for (;;)
 	{
-		if (is_new)
-			memset(&entry->hint, 0, sizeof(entry->hint));
-		scan_hint_reset(&entry->hint, sequence_relid);
+		uint64		seen = queue_cache_invalidations;
+		Oid			queue_relid = pgmq_relid(names->queue_table);
+		Oid			archive_relid = pgmq_relid(names->archive_table);
+		Oid			sequence_relid = pgmq_relid(names->sequence);
+		bool		hint_allowed = scan_hint_allowed(sequence_relid);
+
+		if (seen != queue_cache_invalidations)
+			continue;
+
+		if (queue_relid != entry->queue_relid || archive_relid != entry->archive_relid)
+			queue_entry_release_plans(entry);
+		if (entry->sequence_changed || queue_relid != entry->queue_relid ||
+			sequence_relid != entry->sequence_relid)
+			scan_hint_reset(&entry->hint, hint_allowed);
+		entry->names = *names;
+		entry->queue_relid = queue_relid;
+		entry->archive_relid = archive_relid;
+		entry->sequence_relid = sequence_relid;
+		entry->sequence_changed = false;
+		entry->valid = OidIsValid(queue_relid);
+		return;
 	}
-	entry->names = *names;
-	entry->queue_relid = queue_relid;
-	entry->archive_relid = pgmq_relid(names->archive_table);
-	entry->sequence_relid = sequence_relid;
-	entry->sequence_changed = false;
-	entry->valid = OidIsValid(queue_relid);
 }
 
 /* The queue's cache entry, or NULL when it does not exist. Validates the name. */
@@ -136,9 +153,12 @@ queue_find(const char *name)
 
 	entry = hash_search(queue_cache, name, HASH_ENTER, &found);
 	if (!found)
-		memset(entry->plans, 0, sizeof(entry->plans));
-	queue_entry_release_plans(entry);
-	queue_entry_fill(entry, &names, !found);
+	{
+		/* Everything but the key: no plans, no relations, not valid. */
+		memset((char *) entry + sizeof(entry->key), 0, sizeof(QueueEntry) - sizeof(entry->key));
+	}
+	entry->valid = false;		/* until a fill completes */
+	queue_entry_fill(entry, &names);
 
 	if (!entry->valid)
 	{

@@ -87,6 +87,7 @@ typedef struct QueueEntry
 	Oid			sequence_relid;
 	QueueNames	names;
 	SPIPlanPtr	plans[QP_COUNT];
+	int			plan_generations[QP_COUNT];	/* of the generic plans we built */
 	ScanHint	hint;
 } QueueEntry;
 
@@ -98,7 +99,8 @@ extern void queue_cache_forget(const char *name);
 
 /* ---- scan_hint.c: where reads start ---- */
 
-extern void scan_hint_reset(ScanHint *hint, Oid sequence_relid);
+extern bool scan_hint_allowed(Oid sequence_relid);
+extern void scan_hint_reset(ScanHint *hint, bool enabled);
 extern int64 scan_hint_start(QueueEntry *queue);
 
 /* ---- plans.c: the SQL behind each plan kind, prepared once per queue, and run ---- */

@@ -21,10 +21,13 @@
  *	   this database (their virtual transaction ids). Any transaction that
  *	   holds an id <= L took it before L was read, so it is on the list.
  *	2. Wait, without blocking anybody, until every listed transaction has
- *	   ended: later calls check the list against the running ones.
+ *	   ended: later calls ask the lock manager about each, without waiting
+ *	   (a listed transaction that was prepared for two-phase commit meanwhile
+ *	   counts as running until COMMIT or ROLLBACK PREPARED).
  *	3. Then every id <= L is settled: committed (and visible to a snapshot
- *	   taken now) or gone for good. Ids handed out later are > L. The new mark
- *	   is min(first visible msg_id at or above the old mark, L + 1).
+ *	   taken now, so this step takes a new one) or gone for good. Ids handed
+ *	   out later are > L. The new mark is min(first visible msg_id at or
+ *	   above the old mark, L + 1).
  *
  * This is how CREATE INDEX CONCURRENTLY waits out older transactions, done
  * without waiting. Step 3 runs only in a READ COMMITTED transaction that has
@@ -36,7 +39,9 @@
  * A sequence moved backwards by ALTER SEQUENCE or TRUNCATE ... RESTART IDENTITY
  * invalidates the sequence's relcache entry and resets the mark; setval()
  * sends no invalidation, so moving a queue's sequence backwards with setval()
- * is not supported.
+ * is not supported, and neither is inserting a message with an explicit
+ * msg_id below the mark (INSERT ... OVERRIDING SYSTEM VALUE): reads in
+ * backends whose mark has passed that id will not see it.
  *
  * The state is per backend (no shared memory needed): each backend advances
  * its own mark, at most every SCAN_HINT_STEP_MS.
@@ -46,6 +51,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_sequence.h"
+#include "storage/lock.h"
 #include "storage/procarray.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -54,8 +60,8 @@
 #define SCAN_HINT_STEP_MS 100
 
 /* True when the queue's sequence hands out ids one at a time (CACHE 1). */
-static bool
-sequence_allows_hint(Oid sequence_relid)
+bool
+scan_hint_allowed(Oid sequence_relid)
 {
 	HeapTuple	tuple;
 	bool		allowed;
@@ -82,11 +88,11 @@ scan_hint_close_round(ScanHint *hint)
 
 /* Back to the start of the queue: always safe. */
 void
-scan_hint_reset(ScanHint *hint, Oid sequence_relid)
+scan_hint_reset(ScanHint *hint, bool enabled)
 {
 	scan_hint_close_round(hint);
 	hint->start = 0;
-	hint->enabled = sequence_allows_hint(sequence_relid);
+	hint->enabled = enabled;
 	hint->next_step_at = 0;
 }
 
@@ -101,6 +107,7 @@ scan_hint_open_round(QueueEntry *queue, ScanHint *hint)
 	/* The sequence position first, then the transactions: see step 1. */
 	(void) queue_execute(queue, QP_SEQUENCE_POSITION, NULL, NULL, NULL);
 	last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
 	running = GetCurrentVirtualXIDs(InvalidTransactionId, false, false, 0, &nrunning);
 
 	hint->round_last_id = last_id;
@@ -112,26 +119,26 @@ scan_hint_open_round(QueueEntry *queue, ScanHint *hint)
 	pfree(running);
 }
 
-/* True once no transaction listed when the round opened is still running. */
+/*
+ * True once no transaction listed when the round opened is still running.
+ * VirtualXactLock(vxid, false) is PostgreSQL's own answer to "has this
+ * transaction ended", without waiting; it counts a transaction prepared for
+ * two-phase commit as running until COMMIT or ROLLBACK PREPARED (its rows are
+ * as uncommitted as a running transaction's). Ended transactions are dropped
+ * from the list, so each is asked about only until it has ended.
+ */
 static bool
 scan_hint_round_settled(ScanHint *hint)
 {
-	VirtualTransactionId *running;
-	int			nrunning;
-	bool		settled = true;
+	int			still_running = 0;
 
-	if (hint->round_nvxids == 0)
-		return true;
-	running = GetCurrentVirtualXIDs(InvalidTransactionId, false, false, 0, &nrunning);
-	for (int i = 0; i < hint->round_nvxids && settled; i++)
-		for (int j = 0; j < nrunning; j++)
-			if (VirtualTransactionIdEquals(hint->round_vxids[i], running[j]))
-			{
-				settled = false;
-				break;
-			}
-	pfree(running);
-	return settled;
+	for (int i = 0; i < hint->round_nvxids; i++)
+	{
+		if (!VirtualXactLock(hint->round_vxids[i], false))
+			hint->round_vxids[still_running++] = hint->round_vxids[i];
+	}
+	hint->round_nvxids = still_running;
+	return still_running == 0;
 }
 
 static void
@@ -142,8 +149,10 @@ scan_hint_finish_round(QueueEntry *queue, ScanHint *hint)
 	int64		first_live;
 	int64		next_start = hint->round_last_id + 1;
 
+	/* A statement that is not read-only: SPI takes a fresh snapshot for it. */
 	(void) queue_execute(queue, QP_FIRST_LIVE_ID, &from, NULL, NULL);
 	first_live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
 	if (!isnull)
 		next_start = Min(next_start, first_live);
 	hint->start = Max(hint->start, next_start);

@@ -44,6 +44,7 @@ cluster_start() {
     echo "shared_preload_libraries = 'pg_cron,queue_ext'"
     echo "cron.database_name = 'postgres'"
     echo "max_connections = 120"
+    echo "max_prepared_transactions = 10"
     echo "log_min_messages = warning"
     for line in "$@"; do echo "$line"; done
   } | as_postgres tee -a "$QX_CLUSTER_DIR/data/postgresql.conf" >/dev/null

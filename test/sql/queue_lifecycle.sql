@@ -22,6 +22,12 @@ SELECT queue_name FROM pgmq.list_queues() WHERE queue_name IN ('QueueCased', 'qu
 -- Another spelling of an existing name would share its tables: refused.
 SELECT pgmq.create('queuecased');
 
+-- Dropping by another spelling drops the one registered queue, catalog row included.
+SELECT pgmq.create('MixedDrop');
+SELECT pgmq.drop_queue('MIXEDDROP');
+SELECT count(*) FROM pgmq.meta WHERE lower(queue_name) = 'mixeddrop';
+SELECT to_regclass('pgmq.q_mixeddrop');
+
 -- purge returns how many messages it removed and keeps total_messages.
 SELECT * FROM pgmq.send_batch('lifecycle', ARRAY['1', '2', '3']::jsonb[]);
 SELECT pgmq.purge_queue('lifecycle');
