@@ -46,6 +46,40 @@ awk -F'\t' '
     }
   }' "$out/results.tsv"
 
+if [ -s "$out/paired.tsv" ]; then
+cat <<MD
+
+## Paired runs (synchronous_commit off)
+
+Separate runs drift with the machine's I/O: relation extension and WAL
+writes make one 20 s run of a write-heavy workload differ from the next by
+up to a third, for queue_ext and floor alike. A paired run mixes the
+queue_ext and the floor script at equal weight in one pgbench (4 clients,
+${seconds} s), so both see the same moments, load and I/O; the table gives
+each script's median latency over $(cut -f2 "$out/paired.tsv" | sort -u | wc -l) runs and the throughput ratio
+they imply (floor latency / queue_ext latency).
+
+| operation | queue_ext latency (ms) | floor latency (ms) | ratio | runs (queue_ext / floor, ms) |
+|---|---:|---:|---:|---|
+MD
+awk -F'\t' '
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; e[$1] = e[$1] " " $3; f[$1] = f[$1] " " $4 }
+  END {
+    names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
+    names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
+    names["archive"] = "archive 1"
+    for (i = 1; i <= n; i++) {
+      me = median(e[order[i]]); mf = median(f[order[i]])
+      printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", names[order[i]], me, mf, mf / me, substr(e[order[i]], 2), substr(f[order[i]], 2)
+    }
+  }' "$out/paired.tsv"
+fi
+
 cat <<MD
 
 ## Under churn

@@ -12,6 +12,12 @@
 # floor runs alternate within each of BENCH_REPS repetitions (default 3), and
 # the report gives the median of each.
 #
+# Then paired runs (BENCH_PAIRED_REPS, default 3, synchronous_commit off): one
+# pgbench mixes the queue_ext and the floor script at equal weight, so both
+# see the same moments, load and I/O, and the per-script latencies compare
+# them. Separate runs drift with the machine's I/O (relation extension, WAL);
+# paired runs cancel that out.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh 1 M-message queue, throughput every 5 s.
 #
@@ -24,10 +30,11 @@ seconds="${BENCH_SECONDS:-20}"
 reps="${BENCH_REPS:-3}"
 churn_seconds="${BENCH_CHURN_SECONDS:-60}"
 churn_reps="${BENCH_CHURN_REPS:-2}"
+paired_reps="${BENCH_PAIRED_REPS:-3}"
 prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
-rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv
+rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -40,9 +47,15 @@ trap cluster_stop EXIT
 psql -qX -c "CREATE EXTENSION queue_ext" >/dev/null
 pgbench_bin="$QX_PG_BINDIR/pgbench"
 
-# Fresh queue and floor tables, the one under test filled with $2 messages.
+# Fresh queue and floor tables; the one under test ($1: ext, floor or both)
+# filled with $2 messages.
 reset_tables() {
-  local impl="$1" fill="$2"
+  local impl="$1" fill="$2" targets
+  case "$impl" in
+    ext) targets="pgmq.q_bench" ;;
+    floor) targets="floor_q" ;;
+    *) targets="pgmq.q_bench floor_q" ;;
+  esac
   psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
 SELECT pgmq.drop_queue('bench') FROM pgmq.meta WHERE queue_name = 'bench';
 DROP TABLE IF EXISTS floor_q, floor_a;
@@ -51,9 +64,9 @@ SELECT format('CREATE TABLE floor_q (LIKE pgmq.q_bench INCLUDING ALL) WITH (%s)'
               array_to_string(reloptions, ', '))
 FROM pg_class WHERE oid = 'pgmq.q_bench'::regclass \gexec
 CREATE TABLE floor_a (LIKE pgmq.a_bench INCLUDING ALL);
-INSERT INTO $( [ "$impl" = ext ] && echo pgmq.q_bench || echo floor_q ) (vt, message)
-SELECT clock_timestamp(), '{"task":"email","to":"user@example.com","attempt":1,"body":{"subject":"hello","lines":3}}'
-FROM generate_series(1, $fill);
+$(for t in $targets; do
+  echo "INSERT INTO $t (vt, message) SELECT clock_timestamp(), '{\"task\":\"email\",\"to\":\"user@example.com\",\"attempt\":1,\"body\":{\"subject\":\"hello\",\"lines\":3}}' FROM generate_series(1, $fill);"
+done)
 VACUUM ANALYZE pgmq.q_bench, pgmq.a_bench, floor_q, floor_a;
 CHECKPOINT;
 SQL
@@ -87,6 +100,17 @@ for sync in off on; do
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$op" "$sync" "$impl" "$rep" "$tps" "$left" | tee -a "$out/results.tsv"
       done
     done
+  done
+done
+
+for rep in $(seq 1 "$paired_reps"); do
+  for op in "${ops[@]}"; do
+    reset_tables both "$(needs_fill "$op")"
+    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
+      -f "bench/workloads/${op}_ext.sql@1" -f "bench/workloads/${op}_floor.sql@1" \
+      >"$out/paired.$op.$rep.log" 2>&1 || { cat "$out/paired.$op.$rep.log" >&2; exit 1; }
+    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/paired.$op.$rep.log" | paste -sd' ')
+    printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/paired.tsv"
   done
 done
 
