@@ -72,6 +72,16 @@ int32_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
 	return PG_GETARG_INT32(argno);
 }
 
+TimestampTz
+timestamptz_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	return PG_GETARG_TIMESTAMPTZ(argno);
+}
+
 /*
  * The number of messages a read or pop may return. NULL means no limit in
  * pgmq; queue_ext caps every read at queue_ext.max_read_qty, so one call

@@ -31,25 +31,21 @@
 	"autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000, " \
 	"autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 0"
 
+/* Runs a catalog statement, with the queue name as $1 when name is given. */
 static void
-spi_exec_or_error(const char *sql, int expected_rc)
-{
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc != expected_rc)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("queue catalog statement failed"),
-				 errdetail("%s: %s", SPI_result_code_string(rc), sql)));
-}
-
-static void
-spi_exec_with_name(const char *sql, const char *name, int expected_rc)
+catalog_exec(const char *sql, const char *name, int expected_rc)
 {
 	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	int			rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0);
+	Datum		values[1];
+	int			rc;
 
+	if (name == NULL)
+		rc = SPI_execute(sql, false, 0);
+	else
+	{
+		values[0] = CStringGetTextDatum(name);
+		rc = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 0);
+	}
 	if (rc != expected_rc)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -65,11 +61,11 @@ spi_exec_with_name(const char *sql, const char *name, int expected_rc)
 static void
 lock_queue_name(const char *name)
 {
-	spi_exec_with_name("SELECT pg_catalog.pg_advisory_xact_lock("
-					   "pg_catalog.hashtext('pgmq.queue_' OPERATOR(pg_catalog.||) $1)), "
-					   "pg_catalog.pg_advisory_xact_lock("
-					   "pg_catalog.hashtext('pgmq.queue_' OPERATOR(pg_catalog.||) pg_catalog.lower($1)))",
-					   name, SPI_OK_SELECT);
+	catalog_exec("SELECT pg_catalog.pg_advisory_xact_lock("
+				 "pg_catalog.hashtext('pgmq.queue_' OPERATOR(pg_catalog.||) $1)), "
+				 "pg_catalog.pg_advisory_xact_lock("
+				 "pg_catalog.hashtext('pgmq.queue_' OPERATOR(pg_catalog.||) pg_catalog.lower($1)))",
+				 name, SPI_OK_SELECT);
 }
 
 /*
@@ -79,10 +75,10 @@ lock_queue_name(const char *name)
 static void
 reject_other_spelling(const char *name)
 {
-	spi_exec_with_name("SELECT queue_name::text FROM pgmq.meta "
-					   "WHERE pg_catalog.lower(queue_name::text) OPERATOR(pg_catalog.=) pg_catalog.lower($1) "
-					   "AND queue_name::text OPERATOR(pg_catalog.<>) $1",
-					   name, SPI_OK_SELECT);
+	catalog_exec("SELECT queue_name::text FROM pgmq.meta "
+				 "WHERE pg_catalog.lower(queue_name::text) OPERATOR(pg_catalog.=) pg_catalog.lower($1) "
+				 "AND queue_name::text OPERATOR(pg_catalog.<>) $1",
+				 name, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -107,35 +103,35 @@ create_queue(const char *name, bool unlogged)
 	lock_queue_name(name);
 	reject_other_spelling(name);
 
-	spi_exec_or_error(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
-							   " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
-							   " read_ct integer DEFAULT 0 NOT NULL,"
-							   " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
-							   " last_read_at timestamp with time zone,"
-							   " vt timestamp with time zone NOT NULL,"
-							   " message jsonb,"
-							   " headers jsonb"
-							   ") WITH (" QUEUE_TABLE_OPTIONS ")",
-							   unlogged ? "UNLOGGED" : "", queue_table),
-					  SPI_OK_UTILITY);
-	spi_exec_or_error(psprintf("CREATE TABLE IF NOT EXISTS %s ("
-							   " msg_id bigint PRIMARY KEY,"
-							   " read_ct integer DEFAULT 0 NOT NULL,"
-							   " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
-							   " last_read_at timestamp with time zone,"
-							   " archived_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
-							   " vt timestamp with time zone NOT NULL,"
-							   " message jsonb,"
-							   " headers jsonb"
-							   ")", archive_table),
-					  SPI_OK_UTILITY);
-	spi_exec_or_error(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (archived_at)",
-							   quote_identifier(names.archive_index), archive_table),
-					  SPI_OK_UTILITY);
-	spi_exec_with_name(psprintf("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged) "
-								"VALUES ($1, false, %s) ON CONFLICT DO NOTHING",
-								unlogged ? "true" : "false"),
-					   name, SPI_OK_INSERT);
+	catalog_exec(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
+						  " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
+						  " read_ct integer DEFAULT 0 NOT NULL,"
+						  " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
+						  " last_read_at timestamp with time zone,"
+						  " vt timestamp with time zone NOT NULL,"
+						  " message jsonb,"
+						  " headers jsonb"
+						  ") WITH (" QUEUE_TABLE_OPTIONS ")",
+						  unlogged ? "UNLOGGED" : "", queue_table), NULL,
+				 SPI_OK_UTILITY);
+	catalog_exec(psprintf("CREATE TABLE IF NOT EXISTS %s ("
+						  " msg_id bigint PRIMARY KEY,"
+						  " read_ct integer DEFAULT 0 NOT NULL,"
+						  " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
+						  " last_read_at timestamp with time zone,"
+						  " archived_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
+						  " vt timestamp with time zone NOT NULL,"
+						  " message jsonb,"
+						  " headers jsonb"
+						  ")", archive_table), NULL,
+				 SPI_OK_UTILITY);
+	catalog_exec(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (archived_at)",
+						  quote_identifier(names.archive_index), archive_table), NULL,
+				 SPI_OK_UTILITY);
+	catalog_exec(psprintf("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged) "
+						  "VALUES ($1, false, %s) ON CONFLICT DO NOTHING",
+						  unlogged ? "true" : "false"),
+				 name, SPI_OK_INSERT);
 	SPI_finish();
 	queue_cache_forget(name);
 }
@@ -184,15 +180,15 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 	}
 	queue_cache_forget(name);
 
-	spi_exec_or_error(psprintf("DROP TABLE IF EXISTS %s",
-							   qualified_identifier(names.queue_table)),
-					  SPI_OK_UTILITY);
-	spi_exec_or_error(psprintf("DROP TABLE IF EXISTS %s",
-							   qualified_identifier(names.archive_table)),
-					  SPI_OK_UTILITY);
+	catalog_exec(psprintf("DROP TABLE IF EXISTS %s",
+						  qualified_identifier(names.queue_table)), NULL,
+				 SPI_OK_UTILITY);
+	catalog_exec(psprintf("DROP TABLE IF EXISTS %s",
+						  qualified_identifier(names.archive_table)), NULL,
+				 SPI_OK_UTILITY);
 	/* Any spelling: the tables just dropped belonged to the one registered. */
-	spi_exec_with_name("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::text) "
-					   "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
+	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::text) "
+				 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }
@@ -209,10 +205,10 @@ queue_ext_purge_queue(PG_FUNCTION_ARGS)
 	spi_connect_or_error();
 	/* Lock first: a count taken before the lock could miss sends, and two
 	 * purges upgrading their locks would deadlock. */
-	spi_exec_or_error(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", queue_table), SPI_OK_UTILITY);
-	spi_exec_or_error(psprintf("SELECT pg_catalog.count(*) FROM %s", queue_table), SPI_OK_SELECT);
+	catalog_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", queue_table), NULL, SPI_OK_UTILITY);
+	catalog_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", queue_table), NULL, SPI_OK_SELECT);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	spi_exec_or_error(psprintf("TRUNCATE TABLE %s", queue_table), SPI_OK_UTILITY);
+	catalog_exec(psprintf("TRUNCATE TABLE %s", queue_table), NULL, SPI_OK_UTILITY);
 	SPI_finish();
 	PG_RETURN_INT64(count);
 }

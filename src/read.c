@@ -136,16 +136,6 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 
 /* ---- set_vt ---- */
 
-static TimestampTz
-vt_at_arg(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("vt must not be NULL")));
-	return PG_GETARG_TIMESTAMPTZ(argno);
-}
-
 static Datum
 set_vt(FunctionCallInfo fcinfo, QueuePlanKind kind, Datum ids, bool ids_null,
 	   TimestampTz vt)
@@ -185,7 +175,7 @@ Datum
 queue_ext_set_vt_at(PG_FUNCTION_ARGS)
 {
 	return set_vt(fcinfo, QP_SET_VT_ONE, PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-				  vt_at_arg(fcinfo, 2));
+				  timestamptz_arg_not_null(fcinfo, 2, "vt"));
 }
 
 /* set_vt(queue_name, msg_ids bigint[], vt integer) */
@@ -202,7 +192,7 @@ Datum
 queue_ext_set_vt_many_at(PG_FUNCTION_ARGS)
 {
 	return set_vt(fcinfo, QP_SET_VT_MANY, PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-				  vt_at_arg(fcinfo, 2));
+				  timestamptz_arg_not_null(fcinfo, 2, "vt"));
 }
 
 /*

@@ -78,16 +78,6 @@ delay_seconds_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 static TimestampTz
-delay_at_arg(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("delay must not be NULL")));
-	return PG_GETARG_TIMESTAMPTZ(argno);
-}
-
-static TimestampTz
 delay_text_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_ARGISNULL(argno))
@@ -164,7 +154,7 @@ queue_ext_send_delay_seconds(PG_FUNCTION_ARGS)
 Datum
 queue_ext_send_delay_at(PG_FUNCTION_ARGS)
 {
-	return send_one(fcinfo, -1, delay_at_arg(fcinfo, 2), NULL);
+	return send_one(fcinfo, -1, timestamptz_arg_not_null(fcinfo, 2, "delay"), NULL);
 }
 
 /* send(queue_name, msg, headers jsonb, delay integer) */
@@ -178,7 +168,7 @@ queue_ext_send_headers_delay_seconds(PG_FUNCTION_ARGS)
 Datum
 queue_ext_send_headers_delay_at(PG_FUNCTION_ARGS)
 {
-	return send_one(fcinfo, 2, delay_at_arg(fcinfo, 3), NULL);
+	return send_one(fcinfo, 2, timestamptz_arg_not_null(fcinfo, 3, "delay"), NULL);
 }
 
 /* send(queue_name, msg, headers_or_delay text): untyped third argument */
@@ -290,7 +280,7 @@ queue_ext_send_batch_delay_seconds(PG_FUNCTION_ARGS)
 Datum
 queue_ext_send_batch_delay_at(PG_FUNCTION_ARGS)
 {
-	return send_many(fcinfo, -1, delay_at_arg(fcinfo, 2), NULL);
+	return send_many(fcinfo, -1, timestamptz_arg_not_null(fcinfo, 2, "delay"), NULL);
 }
 
 Datum
@@ -302,7 +292,7 @@ queue_ext_send_batch_headers_delay_seconds(PG_FUNCTION_ARGS)
 Datum
 queue_ext_send_batch_headers_delay_at(PG_FUNCTION_ARGS)
 {
-	return send_many(fcinfo, 2, delay_at_arg(fcinfo, 3), NULL);
+	return send_many(fcinfo, 2, timestamptz_arg_not_null(fcinfo, 3, "delay"), NULL);
 }
 
 Datum
