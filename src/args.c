@@ -62,23 +62,27 @@ seconds_or_timestamp_from_text(const char *s)
 	return DatumGetTimestampTz(value_from_text(s, TIMESTAMPTZOID));
 }
 
-int32
-int32_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
+/* The one rule for arguments that must not be NULL: 22004, naming them. */
+void
+reject_null_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be NULL", what)));
+}
+
+int32
+int32_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	reject_null_arg(fcinfo, argno, what);
 	return PG_GETARG_INT32(argno);
 }
 
 TimestampTz
 timestamptz_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
 {
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", what)));
+	reject_null_arg(fcinfo, argno, what);
 	return PG_GETARG_TIMESTAMPTZ(argno);
 }
 

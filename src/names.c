@@ -84,10 +84,7 @@ queue_names_resolve(const char *name, QueueNames *out)
 char *
 queue_name_arg(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("queue name must not be NULL")));
+	reject_null_arg(fcinfo, argno, "queue name");
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 

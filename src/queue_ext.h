@@ -116,6 +116,7 @@ extern TimestampTz timestamp_after_seconds(int64 seconds);
 extern bool text_is_integer(const char *s);
 extern Datum value_from_text(const char *s, Oid typid);
 extern TimestampTz seconds_or_timestamp_from_text(const char *s);
+extern void reject_null_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern int32 int32_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
 extern TimestampTz timestamptz_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
 extern int64 read_limit_arg(FunctionCallInfo fcinfo, int argno);

@@ -208,10 +208,7 @@ queue_ext_set_vt_untyped(PG_FUNCTION_ARGS)
 	bool		many;
 	Datum		id_datum;
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("vt must not be NULL")));
+	reject_null_arg(fcinfo, 2, "vt");
 	vt = seconds_or_timestamp_from_text(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 
 	if (PG_ARGISNULL(1))

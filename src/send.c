@@ -80,10 +80,7 @@ delay_seconds_arg(FunctionCallInfo fcinfo, int argno)
 static TimestampTz
 delay_text_arg(FunctionCallInfo fcinfo, int argno)
 {
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("delay must not be NULL")));
+	reject_null_arg(fcinfo, argno, "delay");
 	return seconds_or_timestamp_from_text(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 }
 
