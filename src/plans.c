@@ -17,8 +17,9 @@
  * touch the rows by "msg_id = ANY(ARRAY(...))", an index lookup whatever the
  * limit. The plan cache may rebuild a plan after an invalidation, at the next
  * execution, under the caller's settings; queue_plan() notices a plan that
- * needs building (cheap pointer checks on every call) and builds it itself
- * under the index-only settings first.
+ * needs building, or was rebuilt by someone else (cheap checks of validity,
+ * generation and search_path on every call), and builds it itself under the
+ * index-only settings.
  *
  * Time is passed in, not read inside the statement: the caller takes
  * clock_timestamp() once, so "visible now" and "invisible until now + vt" in

@@ -11,9 +11,10 @@
  * Invalidation: the plans themselves are revalidated by the plan cache, but a
  * dropped queue must turn into a clean "queue does not exist" instead of an
  * error about a missing relation OID. A relcache callback (the pg_cron
- * pattern) marks entries whose tables were invalidated; the next lookup frees
- * their plans and resolves the name again. Callbacks cannot run SPI or free
- * memory safely, so they only flip the flag.
+ * pattern) marks entries whose tables or sequence were invalidated; the next
+ * lookup resolves the name again, and frees the plans only if the tables are
+ * no longer the same ones. Callbacks cannot run SPI or free memory safely, so
+ * they only flip flags.
  */
 #include "queue_ext.h"
 
