@@ -75,9 +75,9 @@ lock_queue_name(const char *name)
 static void
 reject_other_spelling(const char *name)
 {
-	catalog_exec("SELECT queue_name::text FROM pgmq.meta "
-				 "WHERE pg_catalog.lower(queue_name::text) OPERATOR(pg_catalog.=) pg_catalog.lower($1) "
-				 "AND queue_name::text OPERATOR(pg_catalog.<>) $1",
+	catalog_exec("SELECT queue_name::pg_catalog.text FROM pgmq.meta "
+				 "WHERE pg_catalog.lower(queue_name::pg_catalog.text) OPERATOR(pg_catalog.=) pg_catalog.lower($1) "
+				 "AND queue_name::pg_catalog.text OPERATOR(pg_catalog.<>) $1",
 				 name, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(ERROR,
@@ -109,8 +109,8 @@ create_queue(const char *name, bool unlogged)
 						  " enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
 						  " last_read_at timestamp with time zone,"
 						  " vt timestamp with time zone NOT NULL,"
-						  " message jsonb,"
-						  " headers jsonb"
+						  " message pg_catalog.jsonb,"
+						  " headers pg_catalog.jsonb"
 						  ") WITH (" QUEUE_TABLE_OPTIONS ")",
 						  unlogged ? "UNLOGGED" : "", queue_table), NULL,
 				 SPI_OK_UTILITY);
@@ -121,8 +121,8 @@ create_queue(const char *name, bool unlogged)
 						  " last_read_at timestamp with time zone,"
 						  " archived_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,"
 						  " vt timestamp with time zone NOT NULL,"
-						  " message jsonb,"
-						  " headers jsonb"
+						  " message pg_catalog.jsonb,"
+						  " headers pg_catalog.jsonb"
 						  ")", archive_table), NULL,
 				 SPI_OK_UTILITY);
 	catalog_exec(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (archived_at)",
@@ -187,7 +187,7 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 						  qualified_identifier(names.archive_table)), NULL,
 				 SPI_OK_UTILITY);
 	/* Any spelling: the tables just dropped belonged to the one registered. */
-	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::text) "
+	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
 				 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_BOOL(true);

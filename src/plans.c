@@ -76,7 +76,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers) "
 		"SELECT $1, b.message, b.headers "
-		"FROM ROWS FROM (pg_catalog.unnest($2::jsonb[]), pg_catalog.unnest($3::jsonb[])) AS b(message, headers) "
+		"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS b(message, headers) "
 		"RETURNING msg_id",
 		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "send_batch"

@@ -19,6 +19,7 @@
 #include "queue_ext.h"
 
 #include "catalog/namespace.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -108,28 +109,36 @@ pgmq_relid(const char *relname)
 static void
 queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 {
-	for (;;)
+	for (int attempt = 1;; attempt++)
 	{
 		uint64		seen = queue_cache_invalidations;
 		Oid			queue_relid = pgmq_relid(names->queue_table);
 		Oid			archive_relid = pgmq_relid(names->archive_table);
 		Oid			sequence_relid = pgmq_relid(names->sequence);
 		bool		hint_allowed = scan_hint_allowed(sequence_relid);
+		bool		settled = (seen == queue_cache_invalidations);
 
-		if (seen != queue_cache_invalidations)
+		CHECK_FOR_INTERRUPTS();
+		/*
+		 * A few tries, not forever: with debug_discard_caches every lookup
+		 * resets the caches. Past that, use what was read (the plans look
+		 * their tables up by name anyway) but reset the scan hint, which is
+		 * always safe, and leave the entry to be filled again next time.
+		 */
+		if (!settled && attempt < 3)
 			continue;
 
 		if (queue_relid != entry->queue_relid || archive_relid != entry->archive_relid)
 			queue_entry_release_plans(entry);
-		if (entry->sequence_changed || queue_relid != entry->queue_relid ||
+		if (!settled || entry->sequence_changed || queue_relid != entry->queue_relid ||
 			sequence_relid != entry->sequence_relid)
 			scan_hint_reset(&entry->hint, hint_allowed);
 		entry->names = *names;
 		entry->queue_relid = queue_relid;
 		entry->archive_relid = archive_relid;
 		entry->sequence_relid = sequence_relid;
-		entry->sequence_changed = false;
-		entry->valid = OidIsValid(queue_relid);
+		entry->sequence_changed = !settled;
+		entry->valid = settled && OidIsValid(queue_relid);
 		return;
 	}
 }
@@ -161,7 +170,7 @@ queue_find(const char *name)
 	entry->valid = false;		/* until a fill completes */
 	queue_entry_fill(entry, &names);
 
-	if (!entry->valid)
+	if (!OidIsValid(entry->queue_relid))
 	{
 		queue_entry_forget(entry);
 		return NULL;
@@ -188,7 +197,12 @@ queue_lookup_arg(FunctionCallInfo fcinfo, int argno)
 	return queue_lookup(queue_name_arg(fcinfo, argno));
 }
 
-/* Called by drop and create so this backend never acts on a stale entry. */
+/*
+ * Called by drop and create so this backend never acts on a stale entry. It
+ * only marks the entry: an outer call in this backend (a trigger calling
+ * create) may still be running one of its plans; the next lookup resolves
+ * the name again and frees the plans if the tables changed.
+ */
 void
 queue_cache_forget(const char *name)
 {
@@ -198,5 +212,8 @@ queue_cache_forget(const char *name)
 		return;
 	entry = hash_search(queue_cache, name, HASH_FIND, NULL);
 	if (entry != NULL)
-		queue_entry_forget(entry);
+	{
+		entry->valid = false;
+		entry->sequence_changed = true;
+	}
 }

@@ -52,6 +52,7 @@
 #include "access/xact.h"
 #include "catalog/pg_sequence.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -108,13 +109,22 @@ scan_hint_open_round(QueueEntry *queue, ScanHint *hint)
 	(void) queue_execute(queue, QP_SEQUENCE_POSITION, NULL, NULL, NULL);
 	last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
-	running = GetCurrentVirtualXIDs(InvalidTransactionId, false, false, 0, &nrunning);
+	/* Vacuum never sends messages; CREATE INDEX CONCURRENTLY skips it too. */
+	running = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
+									PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &nrunning);
 
 	hint->round_last_id = last_id;
-	hint->round_nvxids = nrunning;
 	hint->round_vxids = MemoryContextAlloc(TopMemoryContext,
-										   sizeof(VirtualTransactionId) * Max(nrunning, 1));
+										   sizeof(VirtualTransactionId) * (nrunning + 1));
 	memcpy(hint->round_vxids, running, sizeof(VirtualTransactionId) * nrunning);
+
+	/*
+	 * Our own transaction too: it has no xid yet, but it may already have
+	 * drawn an id (a trigger that reads this queue while inserting into it),
+	 * so the round finishes in a later transaction of ours.
+	 */
+	GET_VXID_FROM_PGPROC(hint->round_vxids[nrunning], *MyProc);
+	hint->round_nvxids = nrunning + 1;
 	hint->round_open = true;
 	pfree(running);
 }
@@ -170,6 +180,9 @@ scan_hint_start(QueueEntry *queue)
 	TimestampTz now;
 
 	if (!hint->enabled)
+		return 0;
+	/* Dropped and made anew meanwhile (the next lookup resets the mark). */
+	if (queue->sequence_changed)
 		return 0;
 	/* See the header: only fresh snapshots, only before this transaction writes. */
 	if (IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
