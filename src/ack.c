@@ -50,20 +50,20 @@ ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
  * array forms return a set of ids, not a boolean.
  */
 static Datum
-untyped_id(FunctionCallInfo fcinfo, int argno, bool *isnull)
+ack_one_untyped(FunctionCallInfo fcinfo, QueuePlanKind kind)
 {
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	char	   *s;
 
-	*isnull = PG_ARGISNULL(argno);
-	if (*isnull)
-		return (Datum) 0;
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (PG_ARGISNULL(1))
+		return ack_one(queue, (Datum) 0, true, kind);
+	s = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (s[strspn(s, " \t\r\n")] == '{')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("an untyped msg_id must be a single id, not an array"),
 				 errhint("Pass several ids as bigint[]: cast the parameter, e.g. $2::bigint[].")));
-	return value_from_text(s, INT8OID);
+	return ack_one(queue, value_from_text(s, INT8OID), false, kind);
 }
 
 PG_FUNCTION_INFO_V1(queue_ext_delete);
@@ -105,20 +105,12 @@ queue_ext_archive_many(PG_FUNCTION_ARGS)
 Datum
 queue_ext_delete_untyped(PG_FUNCTION_ARGS)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	bool		isnull;
-	Datum		id = untyped_id(fcinfo, 1, &isnull);
-
-	return ack_one(queue, id, isnull, QP_DELETE_ONE);
+	return ack_one_untyped(fcinfo, QP_DELETE_ONE);
 }
 
 /* archive(queue_name, msg_id text) -> boolean: an untyped id */
 Datum
 queue_ext_archive_untyped(PG_FUNCTION_ARGS)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	bool		isnull;
-	Datum		id = untyped_id(fcinfo, 1, &isnull);
-
-	return ack_one(queue, id, isnull, QP_ARCHIVE_ONE);
+	return ack_one_untyped(fcinfo, QP_ARCHIVE_ONE);
 }
