@@ -1,6 +1,7 @@
 /*
  * ack.c
- *	  Finishing messages: pgmq.delete and pgmq.archive, for one id or an array.
+ *	  Finishing messages: pgmq.delete and pgmq.archive (one id or an array),
+ *	  and the fenced ack and ack_batch.
  *
  * archive moves the row into pgmq.a_<name> in the caller's transaction (one
  * statement: a DELETE ... RETURNING feeding an INSERT), so a rollback undoes
@@ -8,10 +9,18 @@
  * A missing id is not an error: the one-id forms return false, the array
  * forms return only the ids they acted on. An unknown queue is an error even
  * when the id is NULL.
+ *
+ * ack takes the read_ct a read returned as a receipt for that delivery. It
+ * finishes the message only while the receipt is current: same read_ct (no
+ * other worker has been handed the message since) and not nacked. A stale
+ * receipt is not an error; it returns false and changes nothing. On a queue
+ * that keeps history, ack archives the message with its outcome and result;
+ * otherwise it deletes it, as pgmq's delete does.
  */
 #include "queue_ext.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 /* One id: true when a message was there. A NULL id is no message, as in pgmq. */
@@ -113,4 +122,55 @@ Datum
 queue_ext_archive_untyped(PG_FUNCTION_ARGS)
 {
 	return ack_one_untyped(fcinfo, QP_ARCHIVE_ONE);
+}
+
+/* ---- fenced ack ---- */
+
+PG_FUNCTION_INFO_V1(queue_ext_ack);
+PG_FUNCTION_INFO_V1(queue_ext_ack_batch);
+
+/* ack(queue_name, msg_id, read_ct, result jsonb default null) -> boolean */
+Datum
+queue_ext_ack(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	int32		read_ct = receipt_arg(fcinfo, 2);
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, PG_ARGISNULL(3)};
+	uint64		n;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = Int32GetDatum(read_ct);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+
+	spi_connect_or_error();
+	n = queue_execute(queue, queue->options.keep_history ? QP_ACK_ARCHIVE : QP_ACK,
+					  values, nulls, NULL);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+/* ack_batch(queue_name, msg_ids bigint[], read_cts integer[], result jsonb default null) -> setof bigint */
+Datum
+queue_ext_ack_batch(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, PG_ARGISNULL(3)};
+
+	receipts_args(fcinfo, 1, 2);
+	srf_begin(fcinfo);
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(2);
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+
+	spi_connect_or_error();
+	queue_execute(queue, queue->options.keep_history ? QP_ACK_MANY_ARCHIVE : QP_ACK_MANY,
+				  values, nulls, fcinfo);
+	SPI_finish();
+	return (Datum) 0;
 }

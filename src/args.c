@@ -118,3 +118,61 @@ reject_multidimensional(ArrayType *arr, const char *what)
 				 errmsg("%s must be a one-dimensional array", what),
 				 errdetail("The array given has %d dimensions.", ARR_NDIM(arr))));
 }
+
+/* A receipt is a read_ct a read returned: 1 or more. */
+int32
+receipt_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		read_ct = int32_arg_not_null(fcinfo, argno, "read_ct");
+
+	if (read_ct < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("read_ct must be 1 or more"),
+				 errdetail("read_ct was %d; a read returns each delivery's read_ct, starting at 1.", read_ct),
+				 errhint("Pass the read_ct that read returned with the message.")));
+	return read_ct;
+}
+
+/*
+ * Batch receipts: msg_ids bigint[] and read_cts integer[], one-dimensional,
+ * of one length, every read_ct 1 or more.
+ */
+void
+receipts_args(FunctionCallInfo fcinfo, int ids_argno, int read_cts_argno)
+{
+	ArrayType  *ids;
+	ArrayType  *read_cts;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+
+	reject_null_arg(fcinfo, ids_argno, "msg_ids");
+	reject_null_arg(fcinfo, read_cts_argno, "read_cts");
+	ids = PG_GETARG_ARRAYTYPE_P(ids_argno);
+	read_cts = PG_GETARG_ARRAYTYPE_P(read_cts_argno);
+	reject_multidimensional(ids, "msg_ids");
+	reject_multidimensional(read_cts, "read_cts");
+	if (ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)) !=
+		ArrayGetNItems(ARR_NDIM(read_cts), ARR_DIMS(read_cts)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("msg_ids and read_cts must have the same length"),
+				 errdetail("msg_ids has %d elements, read_cts %d.",
+						   ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)),
+						   ArrayGetNItems(ARR_NDIM(read_cts), ARR_DIMS(read_cts))),
+				 errhint("Pass each message's read_ct at the same position as its msg_id.")));
+	deconstruct_array(read_cts, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &elems, &elem_nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (elem_nulls[i] || DatumGetInt32(elems[i]) < 1)
+			ereport(ERROR,
+					(errcode(elem_nulls[i] ? ERRCODE_NULL_VALUE_NOT_ALLOWED
+							 : ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("every read_ct must be 1 or more"),
+					 errdetail("read_cts[%d] is %s.", i + 1,
+							   elem_nulls[i] ? "NULL" : psprintf("%d", DatumGetInt32(elems[i]))),
+					 errhint("Pass the read_ct that read returned with each message.")));
+	}
+}

@@ -160,6 +160,20 @@ queue_ext_create_unlogged(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Dropping a dead-letter queue in use would leave its queues nowhere to put dead letters. */
+static void
+reject_drop_of_dead_letter_queue(const char *name)
+{
+	char	   *users = queues_dead_lettering_into(name);
+
+	if (users != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop queue \"%s\": it is the dead-letter queue of %s", name, users),
+				 errhint("Give those queues another dead-letter queue, or reset theirs with "
+						 "pgmq.reset_queue_options(queue_name, ARRAY['dead_letter_queue']).")));
+}
+
 /* drop_queue(queue_name) -> boolean: false, with a notice, when there is no such queue */
 Datum
 queue_ext_drop_queue(PG_FUNCTION_ARGS)
@@ -179,6 +193,7 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	queue_cache_forget(name);
+	reject_drop_of_dead_letter_queue(name);
 
 	catalog_exec(psprintf("DROP TABLE IF EXISTS %s",
 						  qualified_identifier(names.queue_table)), NULL,

@@ -56,6 +56,61 @@
 #define MESSAGE_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
 #define MESSAGE_COLUMNS_M "m.msg_id, m.read_ct, m.enqueued_at, m.last_read_at, m.vt, m.message, m.headers"
 
+/*
+ * Fragments of job statements. m is the queue row. Headers that are not an
+ * object (pgmq allows any jsonb) are kept under x-queue-ext-headers once
+ * queue_ext has to record something in them.
+ */
+#define HEADERS_OBJECT(h) \
+	"(CASE WHEN pg_catalog.jsonb_typeof(" h ") = 'object' THEN " h \
+	" WHEN " h " IS NULL THEN '{}'::pg_catalog.jsonb" \
+	" ELSE pg_catalog.jsonb_build_object('" HEADER_ORIGINAL "', " h ") END)"
+
+/* The current delivery was not nacked: a receipt for it is still good. */
+#define NOT_NACKED \
+	"(m.headers -> '" HEADER_NACKED "') IS DISTINCT FROM pg_catalog.to_jsonb(m.read_ct)"
+
+/* No worker holds the message: never delivered, lapsed, or waiting for a retry. */
+#define NOT_LEASED(now) \
+	"(m.vt <= " now " OR m.read_ct = 0 OR NOT " NOT_NACKED ")"
+
+/* The errors recorded so far, the oldest dropped once there are ERROR_HISTORY_MAX. */
+#define ERRORS_SO_FAR \
+	"(CASE WHEN pg_catalog.jsonb_typeof(m.headers -> '" HEADER_ERRORS "') <> 'array'" \
+	" OR m.headers -> '" HEADER_ERRORS "' IS NULL THEN '[]'::pg_catalog.jsonb" \
+	" WHEN pg_catalog.jsonb_array_length(m.headers -> '" HEADER_ERRORS "') >= " CppAsString2(ERROR_HISTORY_MAX) \
+	" THEN (m.headers -> '" HEADER_ERRORS "') - 0" \
+	" ELSE m.headers -> '" HEADER_ERRORS "' END)"
+
+/* Headers after a nack of the current delivery with error $4 at $5. */
+#define NACKED_HEADERS \
+	HEADERS_OBJECT("m.headers") " || pg_catalog.jsonb_build_object(" \
+	"'" HEADER_NACKED "', m.read_ct, " \
+	"'" HEADER_ERRORS "', " ERRORS_SO_FAR " || pg_catalog.jsonb_build_array(" \
+	"pg_catalog.jsonb_build_object('attempt', m.read_ct, 'error', $4, 'at', $5)))"
+
+/* Nacks delivery $2 of message $1: visible again at $3, error $4 recorded at $5. */
+#define NACK_UPDATE(extra_conditions) \
+	"UPDATE {queue} m SET vt = $3, headers = " NACKED_HEADERS " " \
+	"WHERE m.msg_id = $1 AND m.read_ct = $2" extra_conditions " RETURNING m.msg_id"
+
+/* A message's headers with queue_ext's fence removed, as it leaves its queue. */
+#define LEAVING_HEADERS(h) "(" HEADERS_OBJECT(h) " - '" HEADER_NACKED "')"
+
+/*
+ * Archives the rows of CTE "gone" with an outcome: state, time, attempts,
+ * and an extra jsonb object merged in (the result, the reason).
+ */
+#define ARCHIVE_WITH_OUTCOME(state, at, attempts, extra) \
+	"INSERT INTO {archive} (" MESSAGE_COLUMNS ") " \
+	"SELECT g.msg_id, " attempts ", g.enqueued_at, g.last_read_at, g.vt, g.message, " \
+	LEAVING_HEADERS("g.headers") " || pg_catalog.jsonb_build_object('" HEADER_OUTCOME "', " \
+	"pg_catalog.jsonb_build_object('state', " state ", 'at', " at ", 'attempts', " attempts ") || " extra ") " \
+	"FROM gone g"
+
+#define RESULT_OBJECT(r) \
+	"(CASE WHEN " r " IS NULL THEN '{}'::pg_catalog.jsonb ELSE pg_catalog.jsonb_build_object('result', " r ") END)"
+
 typedef struct PlanTemplate
 {
 	const char *sql;
@@ -161,6 +216,139 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"SELECT pg_catalog.min(msg_id) FROM {queue} WHERE msg_id >= $1",
 		1, {INT8OID}, true, false,
 		SPI_OK_SELECT, "finding the first message of"
+	},
+	[QP_ACK] = {
+		"DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED,
+		2, {INT8OID, INT4OID}, true, false,
+		SPI_OK_DELETE, "ack"
+	},
+	[QP_ACK_ARCHIVE] = {
+		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED
+		" RETURNING m.*) "
+		ARCHIVE_WITH_OUTCOME("'completed'", "$3", "g.read_ct", RESULT_OBJECT("$4::pg_catalog.jsonb")),
+		4, {INT8OID, INT4OID, TIMESTAMPTZOID, JSONBOID}, true, false,
+		SPI_OK_INSERT, "ack"
+	},
+	[QP_ACK_MANY] = {
+		"DELETE FROM {queue} m "
+		"USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(msg_id, read_ct) "
+		"WHERE m.msg_id = r.msg_id AND m.read_ct = r.read_ct AND " NOT_NACKED " "
+		"RETURNING m.msg_id",
+		2, {INT8ARRAYOID, INT4ARRAYOID}, true, false,
+		SPI_OK_DELETE_RETURNING, "ack_batch"
+	},
+	[QP_ACK_MANY_ARCHIVE] = {
+		"WITH gone AS (DELETE FROM {queue} m "
+		"USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(msg_id, read_ct) "
+		"WHERE m.msg_id = r.msg_id AND m.read_ct = r.read_ct AND " NOT_NACKED " RETURNING m.*) "
+		ARCHIVE_WITH_OUTCOME("'completed'", "$3", "g.read_ct", RESULT_OBJECT("$4::pg_catalog.jsonb"))
+		" RETURNING msg_id",
+		4, {INT8ARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, JSONBOID}, true, false,
+		SPI_OK_INSERT_RETURNING, "ack_batch"
+	},
+	/* The common nack: no per-message overrides, so the caller computed vt ($3). */
+	[QP_NACK] = {
+		NACK_UPDATE(" AND " NOT_NACKED
+					" AND NOT COALESCE(m.headers ?| ARRAY['" HEADER_MAX_ATTEMPTS "', '"
+					HEADER_BACKOFF "'], false)"),
+		5, {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_UPDATE_RETURNING, "nack"
+	},
+	/* Any other nack: lock the delivery and read its overrides first. */
+	[QP_NACK_LOCK] = {
+		"SELECT m.headers FROM {queue} m "
+		"WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED " FOR UPDATE",
+		2, {INT8OID, INT4OID}, true, false,
+		SPI_OK_SELECT, "nack"
+	},
+	[QP_NACK_RECORD] = {
+		NACK_UPDATE(""),
+		5, {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_UPDATE_RETURNING, "nack"
+	},
+	/*
+	 * Dead letters leave their queue with a record of where they came from
+	 * ($2: queue, attempts: read_ct - $3, $4: now, $5: reason) ...
+	 */
+	[QP_DEAD_LETTER_TAKE] = {
+		"DELETE FROM {queue} m WHERE m.msg_id = ANY($1) "
+		"RETURNING m.enqueued_at, m.message, " LEAVING_HEADERS("m.headers")
+		" || pg_catalog.jsonb_build_object('" HEADER_DEAD_LETTER "', pg_catalog.jsonb_build_object("
+		"'queue', $2, 'msg_id', m.msg_id, 'attempts', m.read_ct - $3, "
+		"'enqueued_at', m.enqueued_at, 'dead_at', $4, 'reason', $5))",
+		5, {INT8ARRAYOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}, true, false,
+		SPI_OK_DELETE_RETURNING, "dead-lettering"
+	},
+	/* ... and arrive in the dead-letter queue (this plan is the dead-letter queue's) ... */
+	[QP_DEAD_LETTER_RECEIVE] = {
+		"INSERT INTO {queue} (enqueued_at, vt, message, headers) "
+		"SELECT d.enqueued_at, $1, d.message, d.headers "
+		"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4))"
+		" AS d(enqueued_at, message, headers) "
+		"RETURNING msg_id",
+		4, {TIMESTAMPTZOID, TIMESTAMPTZARRAYOID, JSONBARRAYOID, JSONBARRAYOID}, true, false,
+		SPI_OK_INSERT_RETURNING, "dead-lettering into"
+	},
+	/* ... or, when the queue has no dead-letter queue, in its own archive. */
+	[QP_DEAD_TO_ARCHIVE] = {
+		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = ANY($1) RETURNING m.*) "
+		ARCHIVE_WITH_OUTCOME("'dead'", "$4", "g.read_ct - $3",
+							 "pg_catalog.jsonb_build_object('reason', $5)")
+		" RETURNING msg_id",
+		5, {INT8ARRAYOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID}, true, false,
+		SPI_OK_INSERT_RETURNING, "dead-lettering"
+	},
+	/* Redrive: the dead letters a queue holds as a dead-letter queue ... */
+	[QP_DEAD_LETTER_IDS] = {
+		"SELECT pg_catalog.array_agg(m.msg_id ORDER BY m.msg_id) FROM {queue} m "
+		"WHERE pg_catalog.jsonb_typeof(m.headers) = 'object' AND m.headers ? '" HEADER_DEAD_LETTER "'",
+		0, {InvalidOid}, false, true,
+		SPI_OK_SELECT, "redrive"
+	},
+	[QP_REDRIVE_TAKE] = {
+		"DELETE FROM {queue} m WHERE m.msg_id = ANY($1) AND " NOT_LEASED("$2")
+		" AND pg_catalog.jsonb_typeof(m.headers) = 'object' AND m.headers ? '" HEADER_DEAD_LETTER "' "
+		"RETURNING m.msg_id, m.headers -> '" HEADER_DEAD_LETTER "' ->> 'queue', m.message, "
+		"NULLIF(m.headers - '" HEADER_DEAD_LETTER "' - '" HEADER_NACKED "', '{}'::pg_catalog.jsonb)",
+		2, {INT8ARRAYOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_DELETE_RETURNING, "redrive"
+	},
+	/* ... and those in its own archive. */
+	[QP_ARCHIVED_DEAD_IDS] = {
+		"SELECT pg_catalog.array_agg(a.msg_id ORDER BY a.msg_id) FROM {archive} a "
+		"WHERE a.headers -> '" HEADER_OUTCOME "' ->> 'state' = 'dead'",
+		0, {InvalidOid}, false, true,
+		SPI_OK_SELECT, "redrive"
+	},
+	[QP_REDRIVE_TAKE_ARCHIVED] = {
+		"DELETE FROM {archive} a WHERE a.msg_id = ANY($1)"
+		" AND a.headers -> '" HEADER_OUTCOME "' ->> 'state' = 'dead' "
+		"RETURNING a.msg_id, NULL::pg_catalog.text, a.message, "
+		"NULLIF(a.headers - '" HEADER_OUTCOME "' - '" HEADER_NACKED "', '{}'::pg_catalog.jsonb)",
+		1, {INT8ARRAYOID}, true, false,
+		SPI_OK_DELETE_RETURNING, "redrive"
+	},
+	[QP_CANCEL] = {
+		"DELETE FROM {queue} m WHERE m.msg_id = $1 AND " NOT_LEASED("$2"),
+		2, {INT8OID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_DELETE, "cancel"
+	},
+	[QP_CANCEL_ARCHIVE] = {
+		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = $1 AND " NOT_LEASED("$2")
+		" RETURNING m.*) "
+		ARCHIVE_WITH_OUTCOME("'cancelled'", "$2", "g.read_ct", "'{}'::pg_catalog.jsonb"),
+		2, {INT8OID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_INSERT, "cancel"
+	},
+	/* Progress ($3, NULL: keep) and a heartbeat (vt $4, NULL: keep), fenced. */
+	[QP_PROGRESS] = {
+		"UPDATE {queue} m SET vt = COALESCE($4, m.vt), "
+		"headers = CASE WHEN $3::pg_catalog.jsonb IS NULL THEN m.headers ELSE "
+		HEADERS_OBJECT("m.headers") " || pg_catalog.jsonb_build_object('" HEADER_PROGRESS "', $3) END "
+		"WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED " "
+		"RETURNING m.msg_id",
+		4, {INT8OID, INT4OID, JSONBOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_UPDATE_RETURNING, "progress"
 	},
 };
 
@@ -279,22 +467,20 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 
 /*
  * Runs the queue's statement of the given kind with these parameter values
- * (nulls may be NULL: no NULLs). When rows_to is given, the rows the
- * statement returns go straight into that set-returning call's result, with
- * no intermediate copy; otherwise they are left in SPI_tuptable. Returns the
- * number of rows processed. SPI must be connected.
+ * (nulls may be NULL: no NULLs). Rows the statement returns go to dest when
+ * it is given, otherwise they are left in SPI_tuptable. Returns the number of
+ * rows processed. SPI must be connected.
  *
  * Reads and pops come back in msg_id order without a sort: their plans are
  * forced to a btree scan over the sorted array of picked ids.
  */
 uint64
-queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
-			  const bool *nulls, FunctionCallInfo rows_to)
+queue_execute_to(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
+				 const bool *nulls, DestReceiver *dest)
 {
 	const PlanTemplate *tpl = &plan_templates[kind];
 	SPIPlanPtr	plan = queue_plan(queue, kind);
 	SPIExecuteOptions options = {0};
-	DestReceiver *dest = NULL;
 	int			rc;
 
 	if (tpl->nargs > 0)
@@ -311,20 +497,9 @@ queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 		}
 	}
 	options.read_only = tpl->read_only;
-	if (rows_to != NULL)
-	{
-		ReturnSetInfo *rsinfo = (ReturnSetInfo *) rows_to->resultinfo;
-
-		dest = CreateTuplestoreDestReceiver();
-		SetTuplestoreDestReceiverParams(dest, rsinfo->setResult,
-										rsinfo->econtext->ecxt_per_query_memory,
-										false, NULL, NULL);
-		options.dest = dest;
-	}
+	options.dest = dest;
 
 	rc = SPI_execute_plan_extended(plan, &options);
-	if (dest != NULL)
-		dest->rDestroy(dest);
 	if (options.params != NULL)
 		pfree(options.params);	/* read_with_poll runs many statements per call */
 	if (rc != tpl->expected_rc)
@@ -333,6 +508,35 @@ queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 				 errmsg("%s on queue \"%s\" failed", tpl->operation, queue->names.name),
 				 errdetail("SPI returned %s.", SPI_result_code_string(rc))));
 	return SPI_processed;
+}
+
+/* A receiver that puts rows straight into a set-returning call's result. */
+DestReceiver *
+srf_receiver(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	DestReceiver *dest = CreateTuplestoreDestReceiver();
+
+	SetTuplestoreDestReceiverParams(dest, rsinfo->setResult,
+									rsinfo->econtext->ecxt_per_query_memory,
+									false, NULL, NULL);
+	return dest;
+}
+
+/*
+ * queue_execute_to, with the returned rows going straight into the result of
+ * the set-returning call rows_to (no intermediate copy) when it is given.
+ */
+uint64
+queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
+			  const bool *nulls, FunctionCallInfo rows_to)
+{
+	DestReceiver *dest = rows_to != NULL ? srf_receiver(rows_to) : NULL;
+	uint64		n = queue_execute_to(queue, kind, values, nulls, dest);
+
+	if (dest != NULL)
+		dest->rDestroy(dest);
+	return n;
 }
 
 void

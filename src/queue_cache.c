@@ -96,8 +96,8 @@ pgmq_relid(const char *relname)
 }
 
 /*
- * Resolves a validated name; the entry stays invalid when the queue is
- * missing. Plans are kept while the tables are the same ones (vacuum, analyze
+ * Resolves a validated name and reads the queue's options; the entry stays
+ * invalid when the queue is missing. Plans are kept while the tables are the same ones (vacuum, analyze
  * and purge all send invalidations; the plan cache revalidates the plans
  * itself), so a plan still running in an outer call is never freed under it.
  * The scan hint is reset when the queue was made anew or its sequence changed.
@@ -116,7 +116,11 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 		Oid			archive_relid = pgmq_relid(names->archive_table);
 		Oid			sequence_relid = pgmq_relid(names->sequence);
 		bool		hint_allowed = scan_hint_allowed(sequence_relid);
-		bool		settled = (seen == queue_cache_invalidations);
+		QueueOptions options;
+		bool		settled;
+
+		queue_options_load(names->name, &options);
+		settled = (seen == queue_cache_invalidations);
 
 		CHECK_FOR_INTERRUPTS();
 		/*
@@ -130,6 +134,7 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 
 		if (queue_relid != entry->queue_relid || archive_relid != entry->archive_relid)
 			queue_entry_release_plans(entry);
+		entry->options = options;
 		if (!settled || entry->sequence_changed || queue_relid != entry->queue_relid ||
 			sequence_relid != entry->sequence_relid)
 			scan_hint_reset(&entry->hint, hint_allowed);
@@ -151,6 +156,12 @@ queue_find(const char *name)
 	QueueNames	names;
 	bool		found;
 
+	/*
+	 * Inside a transaction block, invalidations are otherwise only processed
+	 * when a new lock is taken, after this lookup: a committed change of
+	 * options would miss the first call. Cheap when none are pending.
+	 */
+	AcceptInvalidationMessages();
 	if (strlen(name) <= QUEUE_NAME_MAX_LEN)
 	{
 		entry = hash_search(queue_cache, name, HASH_FIND, NULL);

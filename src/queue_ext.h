@@ -13,9 +13,11 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "tcop/dest.h"
 #include "fmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 /* pgmq's limit: "template_pgmq_q_" (16) + name must fit in NAMEDATALEN - 1. */
@@ -62,8 +64,68 @@ typedef enum QueuePlanKind
 	QP_METRICS,
 	QP_SEQUENCE_POSITION,
 	QP_FIRST_LIVE_ID,
+	QP_ACK,
+	QP_ACK_ARCHIVE,
+	QP_ACK_MANY,
+	QP_ACK_MANY_ARCHIVE,
+	QP_NACK,
+	QP_NACK_LOCK,
+	QP_NACK_RECORD,
+	QP_DEAD_LETTER_TAKE,
+	QP_DEAD_LETTER_RECEIVE,
+	QP_DEAD_TO_ARCHIVE,
+	QP_DEAD_LETTER_IDS,
+	QP_REDRIVE_TAKE,
+	QP_ARCHIVED_DEAD_IDS,
+	QP_REDRIVE_TAKE_ARCHIVED,
+	QP_CANCEL,
+	QP_CANCEL_ARCHIVE,
+	QP_PROGRESS,
 	QP_COUNT
 } QueuePlanKind;
+
+/* ---- options.c: a queue's job options, and a message's own overrides ---- */
+
+typedef enum BackoffJitter
+{
+	JITTER_NONE,
+	JITTER_FULL,				/* uniform in [0, delay] */
+	JITTER_EQUAL				/* delay / 2 + uniform in [0, delay / 2] */
+} BackoffJitter;
+
+/* How a nacked message is retried; a message's headers may override each field. */
+typedef struct RetryPolicy
+{
+	int32		max_attempts;	/* deliveries allowed; 0: unlimited */
+	double		backoff_base;	/* seconds before the first retry */
+	double		backoff_cap;	/* no retry waits longer (seconds) */
+	BackoffJitter jitter;
+} RetryPolicy;
+
+typedef struct QueueOptions
+{
+	RetryPolicy retry;
+	bool		has_dead_letter_queue;
+	QueueNames	dead_letter;	/* the dead-letter queue, when there is one */
+	bool		has_default_vt;
+	int32		default_vt;		/* seconds, for a read whose vt is NULL */
+	bool		keep_history;	/* ack and cancel archive with an outcome */
+	int32		max_message_size;	/* bytes of message + headers; 0: no limit */
+	bool		paused;			/* reads return nothing */
+} QueueOptions;
+
+/* Header keys: what a sender may set, and what queue_ext records. */
+#define HEADER_MAX_ATTEMPTS "x-queue-ext-max-attempts"
+#define HEADER_BACKOFF		"x-queue-ext-backoff"
+#define HEADER_NACKED		"x-queue-ext-nacked"
+#define HEADER_ERRORS		"x-queue-ext-errors"
+#define HEADER_PROGRESS		"x-queue-ext-progress"
+#define HEADER_DEAD_LETTER	"x-queue-ext-dead-letter"
+#define HEADER_OUTCOME		"x-queue-ext-outcome"
+#define HEADER_ORIGINAL		"x-queue-ext-headers"	/* non-object headers, kept */
+
+/* Most entries x-queue-ext-errors keeps (the oldest go first). */
+#define ERROR_HISTORY_MAX 10
 
 /* scan_hint.c: the msg_id below which nothing is left to read (per backend). */
 typedef struct ScanHint
@@ -86,10 +148,21 @@ typedef struct QueueEntry
 	Oid			archive_relid;
 	Oid			sequence_relid;
 	QueueNames	names;
+	QueueOptions options;
 	SPIPlanPtr	plans[QP_COUNT];
 	int			plan_generations[QP_COUNT];	/* of the generic plans we built */
 	ScanHint	hint;
 } QueueEntry;
+
+extern void queue_options_load(const char *name, QueueOptions *out);
+extern void message_retry_policy(const QueueOptions *options, Jsonb *headers, RetryPolicy *out);
+extern double retry_delay_seconds(const RetryPolicy *policy, int32 attempt);
+extern void check_message_headers(QueueEntry *queue, Jsonb *headers);
+extern char *queues_dead_lettering_into(const char *name);
+extern uint64 dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust,
+								   const char *reason);
+extern void check_message_size(QueueEntry *queue, Datum message, bool message_null,
+							   Datum headers, bool headers_null);
 
 extern void queue_cache_init(void);
 extern QueueEntry *queue_find(const char *name);
@@ -107,6 +180,9 @@ extern int64 scan_hint_start(QueueEntry *queue);
 
 extern uint64 queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 							const bool *nulls, FunctionCallInfo rows_to);
+extern uint64 queue_execute_to(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
+							   const bool *nulls, DestReceiver *dest);
+extern DestReceiver *srf_receiver(FunctionCallInfo fcinfo);
 extern void spi_connect_or_error(void);
 extern void srf_begin(FunctionCallInfo fcinfo);
 
@@ -121,6 +197,8 @@ extern int32 int32_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *
 extern TimestampTz timestamptz_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what);
 extern int64 read_limit_arg(FunctionCallInfo fcinfo, int argno);
 extern void reject_multidimensional(ArrayType *arr, const char *what);
+extern int32 receipt_arg(FunctionCallInfo fcinfo, int argno);
+extern void receipts_args(FunctionCallInfo fcinfo, int ids_argno, int read_cts_argno);
 
 /* ---- queue_ext.c: settings ---- */
 

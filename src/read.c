@@ -12,6 +12,13 @@
  * runs out, sleeping on the process latch between attempts, so a later
  * wake-up (a send's commit setting the latch) can cut the wait short without
  * changing this loop.
+ *
+ * Job options (options.c) shape a read: a paused queue returns nothing; a
+ * NULL vt takes the queue's default_vt; and a message found visible again
+ * after its last allowed delivery (its worker never acked it) is not
+ * delivered but dead-lettered, in the same statement's transaction. The rows
+ * the read's UPDATE returns pass through a receiver that holds those back,
+ * so a read of a queue without limits costs one check per row.
  */
 #include "queue_ext.h"
 
@@ -38,13 +45,110 @@ conditional_arg(FunctionCallInfo fcinfo, int argno)
 	return cond;
 }
 
-/* Runs one read; SPI must be connected. Returns the number of messages leased. */
+/*
+ * Passes leased rows on to the result, except those past their last allowed
+ * delivery, whose ids it collects for dead-lettering.
+ */
+typedef struct LeaseReceiver
+{
+	DestReceiver pub;
+	DestReceiver *result;
+	QueueEntry *queue;
+	MemoryContext ids_context;
+	Datum	   *dead_ids;
+	int			ndead;
+	int			dead_capacity;
+	uint64		delivered;
+} LeaseReceiver;
+
+/* Columns of pgmq.message_record, as the read's RETURNING lists them. */
+#define MR_MSG_ID	1
+#define MR_READ_CT	2
+#define MR_HEADERS	7
+
+static bool
+past_last_delivery(QueueEntry *queue, int32 read_ct, Datum headers, bool headers_null)
+{
+	RetryPolicy policy;
+
+	if (headers_null)
+		return queue->options.retry.max_attempts != 0 &&
+			read_ct > queue->options.retry.max_attempts;
+	message_retry_policy(&queue->options, DatumGetJsonbP(headers), &policy);
+	return policy.max_attempts != 0 && read_ct > policy.max_attempts;
+}
+
+static bool
+lease_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	LeaseReceiver *r = (LeaseReceiver *) self;
+	bool		isnull;
+	bool		headers_null;
+	int32		read_ct = DatumGetInt32(slot_getattr(slot, MR_READ_CT, &isnull));
+	Datum		headers = slot_getattr(slot, MR_HEADERS, &headers_null);
+
+	if (past_last_delivery(r->queue, read_ct, headers, headers_null))
+	{
+		if (r->ndead == r->dead_capacity)
+		{
+			r->dead_capacity = Max(16, r->dead_capacity * 2);
+			r->dead_ids = r->dead_ids == NULL
+				? MemoryContextAlloc(r->ids_context, sizeof(Datum) * r->dead_capacity)
+				: repalloc(r->dead_ids, sizeof(Datum) * r->dead_capacity);
+		}
+		r->dead_ids[r->ndead++] = slot_getattr(slot, MR_MSG_ID, &isnull);
+		return true;
+	}
+	r->delivered++;
+	return r->result->receiveSlot(slot, r->result);
+}
+
+static void
+lease_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	LeaseReceiver *r = (LeaseReceiver *) self;
+
+	r->result->rStartup(r->result, operation, typeinfo);
+}
+
+static void
+lease_shutdown(DestReceiver *self)
+{
+	LeaseReceiver *r = (LeaseReceiver *) self;
+
+	r->result->rShutdown(r->result);
+}
+
+static void
+lease_destroy(DestReceiver *self)
+{
+	LeaseReceiver *r = (LeaseReceiver *) self;
+
+	r->result->rDestroy(r->result);
+}
+
+/*
+ * One read statement; SPI must be connected. Returns the number of messages
+ * delivered; *dead counts those dead-lettered instead.
+ */
 static uint64
-read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
-		  int64 limit, Jsonb *cond)
+read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
+			   int64 limit, Jsonb *cond, int *dead)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[5];
+	LeaseReceiver receiver = {
+		.pub = {
+			.receiveSlot = lease_receive,
+			.rStartup = lease_startup,
+			.rShutdown = lease_shutdown,
+			.rDestroy = lease_destroy,
+			.mydest = DestNone,
+		},
+		.result = srf_receiver(fcinfo),
+		.queue = queue,
+		.ids_context = CurrentMemoryContext,
+	};
 
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(now);
@@ -52,7 +156,44 @@ read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
 	values[3] = Int64GetDatum(scan_hint_start(queue));
 	values[4] = PointerGetDatum(cond);
 
-	return queue_execute(queue, cond ? QP_READ_CONDITIONAL : QP_READ, values, NULL, fcinfo);
+	queue_execute_to(queue, cond ? QP_READ_CONDITIONAL : QP_READ, values, NULL,
+					 &receiver.pub);
+	receiver.pub.rDestroy(&receiver.pub);
+	if (receiver.ndead > 0)
+		dead_letter_messages(queue,
+							 PointerGetDatum(construct_array(receiver.dead_ids, receiver.ndead,
+															 INT8OID, sizeof(int64),
+															 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+							 1, "lease_expired");
+	*dead = receiver.ndead;
+	return receiver.delivered;
+}
+
+/*
+ * Runs one read; SPI must be connected. Returns the number of messages
+ * delivered. Dead letters the read came across took places in its LIMIT, so
+ * it reads again for those places until it finds no more dead letters.
+ */
+static uint64
+read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
+		  int64 limit, Jsonb *cond)
+{
+	uint64		delivered = 0;
+	int			dead;
+
+	do
+		delivered += read_statement(fcinfo, queue, vt_seconds, limit - delivered, cond, &dead);
+	while (dead > 0 && delivered < (uint64) limit);
+	return delivered;
+}
+
+/* vt, or the queue's default_vt when vt is NULL. */
+static int32
+vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue)
+{
+	if (PG_ARGISNULL(argno) && queue->options.has_default_vt)
+		return queue->options.default_vt;
+	return int32_arg_not_null(fcinfo, argno, "vt");
 }
 
 PG_FUNCTION_INFO_V1(queue_ext_read);
@@ -64,11 +205,13 @@ Datum
 queue_ext_read(PG_FUNCTION_ARGS)
 {
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	int32		vt = int32_arg_not_null(fcinfo, 1, "vt");
+	int32		vt = vt_arg(fcinfo, 1, queue);
 	int64		limit = read_limit_arg(fcinfo, 2);
 	Jsonb	   *cond = conditional_arg(fcinfo, 3);
 
 	srf_begin(fcinfo);
+	if (queue->options.paused)
+		return (Datum) 0;
 	spi_connect_or_error();
 	read_once(fcinfo, queue, vt, limit, cond);
 	SPI_finish();
@@ -79,8 +222,9 @@ queue_ext_read(PG_FUNCTION_ARGS)
 Datum
 queue_ext_read_with_poll(PG_FUNCTION_ARGS)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	int32		vt = int32_arg_not_null(fcinfo, 1, "vt");
+	char	   *name = queue_name_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup(name);
+	int32		vt = vt_arg(fcinfo, 1, queue);
 	int64		limit = read_limit_arg(fcinfo, 2);
 	int32		max_poll_seconds = int32_arg_not_null(fcinfo, 3, "max_poll_seconds");
 	int32		poll_interval_ms = int32_arg_not_null(fcinfo, 4, "poll_interval_ms");
@@ -99,7 +243,9 @@ queue_ext_read_with_poll(PG_FUNCTION_ARGS)
 
 		if (now >= stop_at)
 			break;
-		if (read_once(fcinfo, queue, vt, limit, cond) > 0)
+		/* Again each time: a resume (or other change) made while polling applies. */
+		queue = queue_lookup(name);
+		if (!queue->options.paused && read_once(fcinfo, queue, vt, limit, cond) > 0)
 			break;
 
 		remaining_ms = (long) ((stop_at - GetCurrentTimestamp()) / 1000);
@@ -127,6 +273,8 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	srf_begin(fcinfo);
+	if (queue->options.paused)
+		return (Datum) 0;
 	spi_connect_or_error();
 	values[2] = Int64GetDatum(scan_hint_start(queue));
 	queue_execute(queue, QP_POP, values, NULL, fcinfo);

@@ -110,6 +110,10 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 		nulls[2] = true;
 	}
 
+	if (!nulls[2])
+		check_message_headers(queue, DatumGetJsonbP(values[2]));
+	check_message_size(queue, values[1], nulls[1], values[2], nulls[2]);
+
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	queue_execute(queue, QP_SEND, values, nulls, fcinfo);
@@ -194,6 +198,31 @@ array_length_1d(ArrayType *arr)
 	return ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
 }
 
+/* Every message of a batch passes the checks a single send makes; headers may be NULL. */
+static void
+check_batch(QueueEntry *queue, ArrayType *msgs, ArrayType *headers)
+{
+	Datum	   *msg_values;
+	bool	   *msg_nulls;
+	Datum	   *header_values = NULL;
+	bool	   *header_nulls = NULL;
+	int			n;
+
+	deconstruct_array(msgs, JSONBOID, -1, false, TYPALIGN_INT, &msg_values, &msg_nulls, &n);
+	if (headers != NULL)
+		deconstruct_array(headers, JSONBOID, -1, false, TYPALIGN_INT,
+						  &header_values, &header_nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		bool		no_headers = headers == NULL || header_nulls[i];
+
+		if (!no_headers)
+			check_message_headers(queue, DatumGetJsonbP(header_values[i]));
+		check_message_size(queue, msg_values[i], msg_nulls[i],
+						   no_headers ? (Datum) 0 : header_values[i], no_headers);
+	}
+}
+
 static Datum
 send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 		  const SendOption *untyped_headers)
@@ -240,6 +269,9 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	}
 
 	queue = queue_lookup_arg(fcinfo, 0);
+	if (!nulls[2] || queue->options.max_message_size > 0)
+		check_batch(queue, msgs, nulls[2] ? NULL : DatumGetArrayTypeP(values[2]));
+
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);

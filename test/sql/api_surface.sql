@@ -17,7 +17,7 @@ SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.a
 FROM pg_class c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-WHERE c.relnamespace = 'pgmq'::regnamespace AND c.relname IN ('meta', 'notify_insert_throttle')
+WHERE c.relnamespace = 'pgmq'::regnamespace AND c.relname IN ('meta', 'notify_insert_throttle', 'queue_config', 'queue_options', 'job_counts')
 ORDER BY 1, 2;
 
 -- Every object the extension makes carries a comment.

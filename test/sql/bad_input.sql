@@ -3,13 +3,7 @@
 SELECT pgmq.create('guarded');
 SELECT * FROM pgmq.send('guarded', '{"keep":"me"}');
 
-CREATE FUNCTION pg_temp.outcome(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE statement;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i test/sql/include/outcome.psql
 
 -- Unknown queue: 42P01 naming the queue, from every entry point.
 SELECT statement, pg_temp.outcome(statement) FROM (VALUES

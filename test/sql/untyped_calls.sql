@@ -121,4 +121,47 @@ SELECT call, pg_temp.resolves_to(call) FROM (VALUES
   ($$pgmq.pop('q')$$)
 ) AS calls(call);
 
+-- The job functions, as a driver sends them (every parameter untyped) and as a
+-- PostgREST-style gateway calls them (named arguments).
+SELECT pgmq.purge_queue('untyped') >= 0;
+PREPARE job_send AS SELECT * FROM pgmq.send($1, $2, $3);
+EXECUTE job_send('untyped', '{"job":1}', '{"x-queue-ext-max-attempts":3}');
+EXECUTE job_send('untyped', '{"job":2}', '{}');
+EXECUTE job_send('untyped', '{"job":3}', '{}');
+EXECUTE job_send('untyped', '{"job":4}', '{}');
+PREPARE job_read AS SELECT msg_id, read_ct FROM pgmq.read($1, $2, $3);
+EXECUTE job_read('untyped', '30', '4');
+PREPARE job_ack AS SELECT pgmq.ack($1, $2, $3);
+PREPARE job_ack_result AS SELECT pgmq.ack($1, $2, $3, $4);
+PREPARE job_nack AS SELECT pgmq.nack($1, $2, $3, $4);
+PREPARE job_progress AS SELECT pgmq.progress($1, $2, $3, $4, $5);
+PREPARE job_cancel AS SELECT pgmq.cancel($1, $2);
+EXECUTE job_progress('untyped', '18', '1', '{"p":1}', '60');
+EXECUTE job_ack('untyped', '18', '1');
+EXECUTE job_ack_result('untyped', '19', '1', '{"ok":true}');
+EXECUTE job_nack('untyped', '20', '1', 'failed');
+EXECUTE job_cancel('untyped', '20');
+PREPARE job_ack_batch AS SELECT * FROM pgmq.ack_batch($1, $2, $3);
+PREPARE job_nack_batch AS SELECT * FROM pgmq.nack_batch($1, $2, $3, $4);
+EXECUTE job_nack_batch('untyped', '{21}', '{1}', 'again');
+EXECUTE job_ack_batch('untyped', '{21}', '{1}');   -- nacked: the receipt is void
+PREPARE job_options AS SELECT max_attempts FROM pgmq.set_queue_options($1, $2);
+EXECUTE job_options('untyped', '7');
+PREPARE job_redrive AS SELECT * FROM pgmq.redrive($1);
+EXECUTE job_redrive('untyped');
+PREPARE job_find AS SELECT state FROM pgmq.find_job($1, $2);
+EXECUTE job_find('untyped', '21');
+-- Named arguments, in another order, as PostgREST passes a JSON body.
+SELECT pgmq.send(queue_name => 'untyped', msg => '{"job":5}');
+SELECT msg_id, read_ct FROM pgmq.read(queue_name => 'untyped', vt => 30, qty => 1);
+SELECT pgmq.progress(read_ct => 1, msg_id => 22, queue_name => 'untyped', progress => '{"half":true}', vt => 60);
+SELECT pgmq.nack(error => 'boom', read_ct => 1, msg_id => 22, queue_name => 'untyped');
+SELECT pgmq.ack(result => '{}', read_ct => 1, msg_id => 22, queue_name => 'untyped');
+SELECT pgmq.cancel(msg_id => 22, queue_name => 'untyped');
+SELECT max_attempts, paused FROM pgmq.set_queue_options(paused => false, queue_name => 'untyped', max_attempts => 2);
+SELECT * FROM pgmq.redrive(queue_name => 'untyped', msg_ids => ARRAY[1]);
+SELECT pgmq.pause_queue(queue_name => 'untyped');
+SELECT pgmq.resume_queue(queue_name => 'untyped');
+SELECT state FROM pgmq.find_job(msg_id => 21, queue_name => 'untyped');
+
 SELECT pgmq.drop_queue('untyped');
