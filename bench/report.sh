@@ -38,6 +38,7 @@ awk -F'\t' '
   END {
     names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
     names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
+    names["read1_ack"] = "read 1 + ack"; names["read1_nack"] = "read 1 + nack"
     names["archive"] = "archive 1"
     for (i = 1; i <= n; i++) {
       split(order[i], k, "\t")
@@ -72,12 +73,43 @@ awk -F'\t' '
   END {
     names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
     names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
+    names["read1_ack"] = "read 1 + ack"; names["read1_nack"] = "read 1 + nack"
     names["archive"] = "archive 1"
     for (i = 1; i <= n; i++) {
       me = median(e[order[i]]); mf = median(f[order[i]])
       printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", names[order[i]], me, mf, mf / me, substr(e[order[i]], 2), substr(f[order[i]], 2)
     }
   }' "$out/paired.tsv"
+fi
+
+if [ -s "$out/jobs.tsv" ]; then
+cat <<MD
+
+## Jobs: ack and nack beside plain delete (synchronous_commit off)
+
+One pgbench (4 clients, ${seconds} s) mixes three scripts at equal weight on one
+queue of ${prefill} messages: read 1 + delete (pgmq's way), read 1 + ack (the
+fenced ack, which also checks the receipt) and read 1 + nack (which records the
+error in the headers and schedules the retry 1 s later, so nacked messages
+come round again). Median latency of each script over $(wc -l < "$out/jobs.tsv") runs; the ratio
+is the throughput each implies relative to read 1 + delete (goal: 0.9 or more).
+
+| script | latency (ms) | ratio to read 1 + delete | runs (ms) |
+|---|---:|---:|---|
+MD
+awk -F'\t' '
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { d = d " " $2; a = a " " $3; k = k " " $4 }
+  END {
+    md = median(d); ma = median(a); mk = median(k)
+    printf "| read 1 + delete | %.3f | 1.00 | %s |\n", md, substr(d, 2)
+    printf "| read 1 + ack | %.3f | %.2f | %s |\n", ma, md / ma, substr(a, 2)
+    printf "| read 1 + nack | %.3f | %.2f | %s |\n", mk, md / mk, substr(k, 2)
+  }' "$out/jobs.tsv"
 fi
 
 cat <<MD

@@ -18,6 +18,10 @@
 # them. Separate runs drift with the machine's I/O (relation extension, WAL);
 # paired runs cancel that out.
 #
+# Then the job runs (BENCH_PAIRED_REPS, synchronous_commit off): one pgbench
+# mixes read 1 + delete, read 1 + ack and read 1 + nack on one queue at equal
+# weight; the per-script latencies compare ack and nack with plain delete.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh 1 M-message queue, throughput every 5 s.
 #
@@ -34,7 +38,7 @@ paired_reps="${BENCH_PAIRED_REPS:-3}"
 prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
-rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv
+rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -80,7 +84,7 @@ run_pgbench() {
   sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log"
 }
 
-ops=(send send_batch100 read1_delete read100_delete archive)
+ops=(send send_batch100 read1_delete read1_ack read1_nack read100_delete archive)
 needs_fill() {
   case "$1" in
     read100*) echo $((prefill * 3)) ;;   # moves ~100 messages a transaction
@@ -112,6 +116,15 @@ for rep in $(seq 1 "$paired_reps"); do
     lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/paired.$op.$rep.log" | paste -sd' ')
     printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/paired.tsv"
   done
+done
+
+for rep in $(seq 1 "$paired_reps"); do
+  reset_tables ext "$prefill"
+  PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
+    -f bench/workloads/read1_delete_ext.sql@1 -f bench/workloads/read1_ack_ext.sql@1 \
+    -f bench/workloads/read1_nack_ext.sql@1 >"$out/jobs.$rep.log" 2>&1 || { cat "$out/jobs.$rep.log" >&2; exit 1; }
+  lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/jobs.$rep.log" | paste -sd' ')
+  printf '%s\t%s\n' "$rep" "${lat// /$'\t'}" | tee -a "$out/jobs.tsv"
 done
 
 for rep in $(seq 1 "$churn_reps"); do
