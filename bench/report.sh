@@ -90,9 +90,13 @@ cat <<MD
 One pgbench (4 clients, ${seconds} s) mixes three scripts at equal weight on one
 queue of ${prefill} messages: read 1 + delete (pgmq's way), read 1 + ack (the
 fenced ack, which also checks the receipt) and read 1 + nack (which records the
-error in the headers and schedules the retry 1 s later, so nacked messages
-come round again). Median latency of each script over $(wc -l < "$out/jobs.tsv") runs; the ratio
-is the throughput each implies relative to read 1 + delete (goal: 0.9 or more).
+error in the headers and schedules the retry with the default backoff, 1 s
+doubling with every attempt, so nacked messages come round again). Median
+latency of each script over $(wc -l < "$out/jobs.tsv") runs; the ratio is the throughput each
+implies relative to read 1 + delete (goal: 0.9 or more). All three share
+the queue, so the nacked messages waiting for their retry at its head slow
+every script alike; the separate and paired runs above show nack on its own
+against its floor.
 
 | script | latency (ms) | ratio to read 1 + delete | runs (ms) |
 |---|---:|---:|---|

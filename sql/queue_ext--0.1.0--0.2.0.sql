@@ -68,8 +68,11 @@ DECLARE
     v_name varchar;
 BEGIN
     IF registered_queue_name.queue_name IS NULL THEN
-        RAISE EXCEPTION 'queue_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'queue name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- The name rules every entry point applies: 42602 for characters, 42622 for length.
+    PERFORM pgmq.format_table_name(registered_queue_name.queue_name, 'q');
+    PERFORM pgmq.validate_queue_name(registered_queue_name.queue_name);
     SELECT m.queue_name INTO v_name
     FROM pgmq.meta m
     WHERE lower(m.queue_name) = lower(registered_queue_name.queue_name);
@@ -101,8 +104,6 @@ AS $$
 DECLARE
     v_name  varchar;
     v_dlq   varchar;
-    v_next  varchar;
-    v_path  text[];
     v_row   pgmq.queue_options;
 BEGIN
     -- One change at a time, so two changes cannot close a dead-letter cycle together.
@@ -153,20 +154,8 @@ BEGIN
             RAISE EXCEPTION 'queue "%" cannot be its own dead-letter queue', v_name
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        -- Follow the chain from the dead-letter queue; reaching this queue is a cycle.
-        v_path := ARRAY[v_name::text, v_dlq::text];
-        v_next := v_dlq;
-        LOOP
-            SELECT c.dead_letter_queue INTO v_next
-            FROM pgmq.queue_config c WHERE c.queue_name = v_next;
-            EXIT WHEN v_next IS NULL OR v_next::text = ANY (v_path[2:]);
-            v_path := v_path || v_next::text;
-            IF v_next = v_name THEN
-                RAISE EXCEPTION 'dead-letter queues would form a cycle: %', array_to_string(v_path, ' -> ')
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Dead letters must end in a queue that has no dead-letter queue of its own, or one outside the chain.';
-            END IF;
-        END LOOP;
+        -- A cycle of dead-letter queues is refused by the table's trigger, which reads
+        -- with the latest snapshot (the LOCK above makes that include every change).
     END IF;
 
     INSERT INTO pgmq.queue_config AS c

@@ -136,7 +136,7 @@ receipt_arg(FunctionCallInfo fcinfo, int argno)
 
 /*
  * Batch receipts: msg_ids bigint[] and read_cts integer[], one-dimensional,
- * of one length, every read_ct 1 or more.
+ * of one length, without NULLs, every read_ct 1 or more.
  */
 void
 receipts_args(FunctionCallInfo fcinfo, int ids_argno, int read_cts_argno)
@@ -162,6 +162,10 @@ receipts_args(FunctionCallInfo fcinfo, int ids_argno, int read_cts_argno)
 						   ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids)),
 						   ArrayGetNItems(ARR_NDIM(read_cts), ARR_DIMS(read_cts))),
 				 errhint("Pass each message's read_ct at the same position as its msg_id.")));
+	if (array_contains_nulls(ids))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("msg_ids must not contain NULL")));
 	deconstruct_array(read_cts, INT4OID, sizeof(int32), true, TYPALIGN_INT,
 					  &elems, &elem_nulls, &n);
 	for (int i = 0; i < n; i++)

@@ -20,16 +20,111 @@
  *
  * Creation and drop take the same transaction-scoped advisory lock pgmq takes,
  * so two sessions creating one queue serialise instead of colliding.
+ *
+ * The hot path reads queue_ext's own catalog tables (pgmq.meta,
+ * pgmq.queue_config) the way PostgreSQL reads its catalogs: directly, with
+ * the latest snapshot, and without a privilege check, so that using a queue
+ * needs privileges on its tables only, as in 0.1.0.
  */
 #include "queue_ext.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 #define QUEUE_TABLE_OPTIONS \
 	"fillfactor = 70, " \
 	"autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000, " \
 	"autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 0"
+
+/*
+ * Calls visit with the named columns of every row of pgmq.<relname>, as the
+ * latest snapshot sees them, until it returns true. The values are valid
+ * only during the call. Returns false when the table does not exist (an
+ * extension not yet updated to the version that makes it).
+ */
+bool
+catalog_scan(const char *relname, const char *const *columns, int ncolumns,
+			 CatalogRowVisitor visit, void *arg)
+{
+	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	AttrNumber *attnums;
+	Datum	   *values;
+	bool	   *nulls;
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+
+	if (!OidIsValid(relid))
+		return false;
+	attnums = palloc(sizeof(AttrNumber) * ncolumns);
+	values = palloc(sizeof(Datum) * ncolumns);
+	nulls = palloc(sizeof(bool) * ncolumns);
+	for (int i = 0; i < ncolumns; i++)
+	{
+		attnums[i] = get_attnum(relid, columns[i]);
+		if (attnums[i] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("catalog table pgmq.%s has no column \"%s\"", relname, columns[i]),
+					 errhint("Update the extension: ALTER EXTENSION queue_ext UPDATE.")));
+	}
+
+	rel = table_open(relid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		for (int i = 0; i < ncolumns; i++)
+			values[i] = heap_getattr(tuple, attnums[i], RelationGetDescr(rel), &nulls[i]);
+		if (visit(values, nulls, arg))
+			break;
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return true;
+}
+
+typedef struct SpellingSearch
+{
+	char	   *lower;			/* the name looked for, lowercased */
+	char	   *found;			/* the registered spelling */
+} SpellingSearch;
+
+static bool
+spelling_matches(const Datum *values, const bool *nulls, void *arg)
+{
+	SpellingSearch *search = arg;
+	char	   *registered = TextDatumGetCString(values[0]);
+
+	if (strcmp(queue_name_lower(registered), search->lower) != 0)
+		return false;
+	search->found = registered;
+	return true;
+}
+
+/*
+ * The name the queue is registered under in pgmq.meta, for any spelling of
+ * it (two registered names never differ in case alone); the name itself when
+ * there is no row.
+ */
+char *
+queue_registered_name(const char *name)
+{
+	static const char *const columns[] = {"queue_name"};
+	SpellingSearch search = {.lower = queue_name_lower(name), .found = NULL};
+
+	(void) catalog_scan("meta", columns, lengthof(columns), spelling_matches, &search);
+	return search.found ? search.found : pstrdup(name);
+}
 
 /* Runs a catalog statement, with the queue name as $1 when name is given. */
 static void
@@ -164,7 +259,12 @@ queue_ext_create_unlogged(PG_FUNCTION_ARGS)
 static void
 reject_drop_of_dead_letter_queue(const char *name)
 {
-	char	   *users = queues_dead_lettering_into(name);
+	char	   *users;
+
+	/* As set_queue_options does: no change of options slips in between. SPI is connected. */
+	if (OidIsValid(get_relname_relid("queue_config", get_namespace_oid(QUEUE_SCHEMA, false))))
+		catalog_exec("LOCK TABLE pgmq.queue_config IN SHARE ROW EXCLUSIVE MODE", NULL, SPI_OK_UTILITY);
+	users = queues_dead_lettering_into(name);
 
 	if (users != NULL)
 		ereport(ERROR,

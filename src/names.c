@@ -52,10 +52,11 @@ queue_name_check_length(const char *name)
 						 NAMEDATALEN - 1)));
 }
 
-static char *
-lowercase(const char *s)
+/* A name lowercased as table names are: two names are one queue when these match. */
+char *
+queue_name_lower(const char *name)
 {
-	return str_tolower(s, strlen(s), DEFAULT_COLLATION_OID);
+	return str_tolower(name, strlen(name), DEFAULT_COLLATION_OID);
 }
 
 /* Validates a name and fills in every identifier derived from it. */
@@ -67,7 +68,7 @@ queue_names_resolve(const char *name, QueueNames *out)
 	queue_name_check_chars(name);
 	queue_name_check_length(name);
 
-	lower = lowercase(name);
+	lower = queue_name_lower(name);
 	/* Lowercasing can change the byte length of non-ASCII names. */
 	if (strlen(lower) > QUEUE_NAME_MAX_LEN)
 		queue_name_check_length(lower);
@@ -93,7 +94,7 @@ char *
 queue_table_name(const char *name, const char *prefix)
 {
 	queue_name_check_chars(name);
-	return lowercase(psprintf("%s_%s", prefix, name));
+	return queue_name_lower(psprintf("%s_%s", prefix, name));
 }
 
 /* "pgmq"."relname", safe to paste into SQL. */

@@ -8,9 +8,11 @@
  * pgmq.set_queue_options(). Every backend keeps them in its queue cache entry;
  * a trigger on the table sends a relcache invalidation for the queue's table
  * when a row changes, so every backend re-reads them at its next call, as it
- * would after the queue were altered. They are read with the latest snapshot,
- * not the caller's: a repeatable-read transaction must not cache options
- * older than the invalidation that made it read them.
+ * would after the queue were altered. They are read directly with the
+ * latest snapshot (catalog.c), not through SQL with the caller's: a
+ * repeatable-read transaction must not cache options older than the
+ * invalidation that made it read them, and using a queue must not need a
+ * privilege on the options table.
  *
  * Per-message overrides travel in headers (shared/DESIGN.md section 3):
  * x-queue-ext-max-attempts, an integer, and x-queue-ext-backoff, an object
@@ -32,6 +34,9 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "access/xact.h"
 
 /* Bounds shared with the CHECK constraints of pgmq.queue_config. */
 #define MAX_ATTEMPTS_LIMIT		1000000
@@ -60,10 +65,73 @@ jitter_from_name(const char *name, BackoffJitter *out)
 
 /* ---- a queue's options ---- */
 
-static Datum
-config_value(HeapTuple row, TupleDesc desc, int column, bool *isnull)
+/* The columns of pgmq.queue_config, in the order the loader reads them. */
+enum
 {
-	return SPI_getbinval(row, desc, column, isnull);
+	QC_QUEUE_NAME,
+	QC_MAX_ATTEMPTS,
+	QC_BACKOFF_BASE,
+	QC_BACKOFF_CAP,
+	QC_BACKOFF_JITTER,
+	QC_DEAD_LETTER_QUEUE,
+	QC_DEFAULT_VT,
+	QC_KEEP_HISTORY,
+	QC_MAX_MESSAGE_SIZE,
+	QC_PAUSED,
+	QC_NCOLUMNS
+};
+
+static const char *const config_columns[QC_NCOLUMNS] = {
+	[QC_QUEUE_NAME] = "queue_name",
+	[QC_MAX_ATTEMPTS] = "max_attempts",
+	[QC_BACKOFF_BASE] = "backoff_base",
+	[QC_BACKOFF_CAP] = "backoff_cap",
+	[QC_BACKOFF_JITTER] = "backoff_jitter",
+	[QC_DEAD_LETTER_QUEUE] = "dead_letter_queue",
+	[QC_DEFAULT_VT] = "default_vt",
+	[QC_KEEP_HISTORY] = "keep_history",
+	[QC_MAX_MESSAGE_SIZE] = "max_message_size",
+	[QC_PAUSED] = "paused",
+};
+
+typedef struct OptionsSearch
+{
+	char	   *lower;			/* the queue looked for, lowercased */
+	QueueOptions *out;
+} OptionsSearch;
+
+static bool
+options_row_matches(const Datum *v, const bool *isnull, void *arg)
+{
+	OptionsSearch *search = arg;
+	QueueOptions *out = search->out;
+
+	if (strcmp(queue_name_lower(TextDatumGetCString(v[QC_QUEUE_NAME])), search->lower) != 0)
+		return false;
+
+	if (!isnull[QC_MAX_ATTEMPTS])
+		out->retry.max_attempts = DatumGetInt32(v[QC_MAX_ATTEMPTS]);
+	if (!isnull[QC_BACKOFF_BASE])
+		out->retry.backoff_base = DatumGetFloat8(v[QC_BACKOFF_BASE]);
+	if (!isnull[QC_BACKOFF_CAP])
+		out->retry.backoff_cap = DatumGetFloat8(v[QC_BACKOFF_CAP]);
+	if (!isnull[QC_BACKOFF_JITTER])
+		(void) jitter_from_name(TextDatumGetCString(v[QC_BACKOFF_JITTER]), &out->retry.jitter);
+	if (!isnull[QC_DEAD_LETTER_QUEUE])
+	{
+		out->has_dead_letter_queue = true;
+		queue_names_resolve(TextDatumGetCString(v[QC_DEAD_LETTER_QUEUE]), &out->dead_letter);
+	}
+	if (!isnull[QC_DEFAULT_VT])
+	{
+		out->has_default_vt = true;
+		out->default_vt = DatumGetInt32(v[QC_DEFAULT_VT]);
+	}
+	out->keep_history = !isnull[QC_KEEP_HISTORY] && DatumGetBool(v[QC_KEEP_HISTORY]);
+	if (!isnull[QC_MAX_MESSAGE_SIZE])
+		out->max_message_size = DatumGetInt32(v[QC_MAX_MESSAGE_SIZE]);
+	out->paused = !isnull[QC_PAUSED] && DatumGetBool(v[QC_PAUSED]);
+	return true;
 }
 
 /*
@@ -74,112 +142,110 @@ config_value(HeapTuple row, TupleDesc desc, int column, bool *isnull)
 void
 queue_options_load(const char *name, QueueOptions *out)
 {
-	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	HeapTuple	row;
-	TupleDesc	desc;
-	Datum		value;
-	bool		isnull;
-	int			rc;
+	OptionsSearch search = {.lower = queue_name_lower(name), .out = out};
 
 	memset(out, 0, sizeof(*out));
 	out->retry = default_retry_policy;
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("queue_config", nsp)))
-		return;
+	(void) catalog_scan("queue_config", config_columns, QC_NCOLUMNS, options_row_matches, &search);
+}
 
-	args[0] = CStringGetTextDatum(name);
-	spi_connect_or_error();
-	PushActiveSnapshot(GetLatestSnapshot());
-	rc = SPI_execute_with_args("SELECT max_attempts, backoff_base, backoff_cap, backoff_jitter,"
-							   " dead_letter_queue::pg_catalog.text, default_vt, keep_history,"
-							   " max_message_size, paused "
-							   "FROM pgmq.queue_config "
-							   "WHERE pg_catalog.lower(queue_name::pg_catalog.text)"
-							   " OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
-							   1, argtypes, args, NULL, true, 1);
-	PopActiveSnapshot();
-	if (rc != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not read the options of queue \"%s\"", name),
-				 errdetail("SPI returned %s.", SPI_result_code_string(rc))));
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		return;
-	}
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
+/* Every queue's dead-letter queue, as pairs. */
+typedef struct DeadLetterEdges
+{
+	List	   *from;
+	List	   *to;
+} DeadLetterEdges;
 
-	value = config_value(row, desc, 1, &isnull);
-	if (!isnull)
-		out->retry.max_attempts = DatumGetInt32(value);
-	value = config_value(row, desc, 2, &isnull);
-	if (!isnull)
-		out->retry.backoff_base = DatumGetFloat8(value);
-	value = config_value(row, desc, 3, &isnull);
-	if (!isnull)
-		out->retry.backoff_cap = DatumGetFloat8(value);
-	value = config_value(row, desc, 4, &isnull);
-	if (!isnull)
-		(void) jitter_from_name(TextDatumGetCString(value), &out->retry.jitter);
-	value = config_value(row, desc, 5, &isnull);
-	if (!isnull)
+static bool
+collect_edge(const Datum *v, const bool *isnull, void *arg)
+{
+	DeadLetterEdges *edges = arg;
+
+	if (!isnull[1])
 	{
-		out->has_dead_letter_queue = true;
-		queue_names_resolve(TextDatumGetCString(value), &out->dead_letter);
+		edges->from = lappend(edges->from, TextDatumGetCString(v[0]));
+		edges->to = lappend(edges->to, TextDatumGetCString(v[1]));
 	}
-	value = config_value(row, desc, 6, &isnull);
-	if (!isnull)
-	{
-		out->has_default_vt = true;
-		out->default_vt = DatumGetInt32(value);
-	}
-	value = config_value(row, desc, 7, &isnull);
-	out->keep_history = !isnull && DatumGetBool(value);
-	value = config_value(row, desc, 8, &isnull);
-	if (!isnull)
-		out->max_message_size = DatumGetInt32(value);
-	value = config_value(row, desc, 9, &isnull);
-	out->paused = !isnull && DatumGetBool(value);
-	SPI_finish();
+	return false;
+}
+
+static DeadLetterEdges
+dead_letter_edges(void)
+{
+	static const char *const columns[] = {"queue_name", "dead_letter_queue"};
+	DeadLetterEdges edges = {NIL, NIL};
+
+	(void) catalog_scan("queue_config", columns, lengthof(columns), collect_edge, &edges);
+	return edges;
 }
 
 /*
  * The queues (comma-separated) whose dead-letter queue is the queue
- * registered under name, or NULL for none. SPI must be connected.
+ * registered under name (any spelling), or NULL for none.
  */
 char *
 queues_dead_lettering_into(const char *name)
 {
-	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	Datum		users;
+	DeadLetterEdges edges = dead_letter_edges();
+	char	   *lower = queue_name_lower(name);
+	StringInfoData users;
+	ListCell   *from;
+	ListCell   *to;
 
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("queue_config", nsp)))
-		return NULL;
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(queue_name::pg_catalog.text, ', '"
-							  " ORDER BY queue_name) FROM pgmq.queue_config "
-							  "WHERE pg_catalog.lower(dead_letter_queue::pg_catalog.text)"
-							  " OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not read which queues dead-letter into \"%s\"", name)));
-	users = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NULL : TextDatumGetCString(users);
+	initStringInfo(&users);
+	forboth(from, edges.from, to, edges.to)
+	{
+		if (strcmp(queue_name_lower(lfirst(to)), lower) == 0)
+			appendStringInfo(&users, "%s%s", users.len > 0 ? ", " : "", (char *) lfirst(from));
+	}
+	return users.len > 0 ? users.data : NULL;
+}
+
+static const char *
+dead_letter_queue_of(const DeadLetterEdges *edges, const char *queue)
+{
+	ListCell   *from;
+	ListCell   *to;
+
+	forboth(from, edges->from, to, edges->to)
+	{
+		if (strcmp(lfirst(from), queue) == 0)
+			return lfirst(to);
+	}
+	return NULL;
 }
 
 /*
- * Trigger on pgmq.queue_config: a changed row invalidates its queue's table
- * in every backend, which makes their caches read the options again (a
- * TRUNCATE invalidates every relation).
+ * Refuses a change after which dead letters could go round in a cycle. It
+ * reads every queue's dead-letter queue with the latest snapshot, after the
+ * statement's own changes, so it holds in every isolation level:
+ * set_queue_options locks the table first, and the latest snapshot then
+ * includes every change committed before it got the lock.
  */
-PG_FUNCTION_INFO_V1(queue_ext_queue_config_changed);
+static void
+reject_dead_letter_cycle(const char *queue)
+{
+	DeadLetterEdges edges;
+	StringInfoData path;
+	const char *next = queue;
+
+	CommandCounterIncrement();
+	edges = dead_letter_edges();
+	initStringInfo(&path);
+	appendStringInfoString(&path, queue);
+	for (int hops = 0; hops <= list_length(edges.from); hops++)
+	{
+		next = dead_letter_queue_of(&edges, next);
+		if (next == NULL)
+			return;
+		appendStringInfo(&path, " -> %s", next);
+		if (strcmp(next, queue) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dead-letter queues would form a cycle: %s", path.data),
+					 errhint("Dead letters must end in a queue without a dead-letter queue of its own.")));
+	}
+}
 
 static void
 invalidate_queue_of_row(HeapTuple row, TupleDesc desc)
@@ -199,10 +265,20 @@ invalidate_queue_of_row(HeapTuple row, TupleDesc desc)
 		CacheInvalidateRelcacheByRelid(relid);
 }
 
+/*
+ * Trigger on pgmq.queue_config: a changed row invalidates its queue's table
+ * in every backend, which makes their caches read the options again (a
+ * TRUNCATE invalidates every relation); a new or changed dead-letter queue
+ * must not close a cycle.
+ */
+PG_FUNCTION_INFO_V1(queue_ext_queue_config_changed);
+
 Datum
 queue_ext_queue_config_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigger = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	changed = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigger->tg_event))
 		ereport(ERROR,
@@ -214,9 +290,17 @@ queue_ext_queue_config_changed(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	}
 
-	invalidate_queue_of_row(trigger->tg_trigtuple, trigger->tg_relation->rd_att);
+	desc = trigger->tg_relation->rd_att;
+	invalidate_queue_of_row(trigger->tg_trigtuple, desc);
 	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
-		invalidate_queue_of_row(trigger->tg_newtuple, trigger->tg_relation->rd_att);
+	{
+		changed = trigger->tg_newtuple;
+		invalidate_queue_of_row(changed, desc);
+	}
+	else if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
+		changed = trigger->tg_trigtuple;
+	if (changed != NULL && SPI_getvalue(changed, desc, SPI_fnumber(desc, "dead_letter_queue")) != NULL)
+		reject_dead_letter_cycle(SPI_getvalue(changed, desc, SPI_fnumber(desc, "queue_name")));
 	return PointerGetDatum(NULL);
 }
 
@@ -253,7 +337,8 @@ number_value(JsonbValue *v, double *out)
 {
 	if (v == NULL || v->type != jbvNumeric)
 		return false;
-	*out = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+	/* Out of a double's range is infinite, not an error: the range checks refuse it. */
+	*out = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 											  NumericGetDatum(v->val.numeric)));
 	return true;
 }
@@ -351,9 +436,14 @@ retry_delay_seconds(const RetryPolicy *policy, int32 attempt)
 
 /* ---- what a send checks ---- */
 
+/* The keys queue_ext records: a sent value could void a receipt, forge a dead letter or an outcome. */
+static const char *const recorded_header_keys[] = {
+	HEADER_NACKED, HEADER_ERRORS, HEADER_PROGRESS, HEADER_DEAD_LETTER, HEADER_OUTCOME, HEADER_ORIGINAL,
+};
+
 /*
  * A message's headers as a sender gives them: overrides must be well formed,
- * and the key that fences receipts is queue_ext's alone.
+ * and the keys queue_ext records are its alone.
  */
 void
 check_message_headers(QueueEntry *queue, Jsonb *headers)
@@ -363,12 +453,17 @@ check_message_headers(QueueEntry *queue, Jsonb *headers)
 	if (headers == NULL || !JsonContainerIsObject(&headers->root))
 		return;
 	apply_header_overrides(headers, true, &scratch);
-	if (header_field(headers, HEADER_NACKED) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("header \"%s\" is set by queue_ext and cannot be sent", HEADER_NACKED),
-				 errdetail("It marks a delivery that was nacked; a sent value could void a worker's receipt."),
-				 errhint("Remove the key from the headers before sending.")));
+	for (size_t i = 0; i < lengthof(recorded_header_keys); i++)
+	{
+		if (header_field(headers, recorded_header_keys[i]) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("header \"%s\" is recorded by queue_ext and cannot be sent",
+							recorded_header_keys[i]),
+					 errdetail("queue_ext records it when a message is nacked, progresses, dies or ends; "
+							   "a sent value could void a worker's receipt or forge a dead letter."),
+					 errhint("Remove the key from the headers before sending.")));
+	}
 }
 
 static int64

@@ -44,6 +44,14 @@ extern void queue_names_resolve(const char *name, QueueNames *out);
 extern char *queue_name_arg(FunctionCallInfo fcinfo, int argno);
 extern char *queue_table_name(const char *name, const char *prefix);
 extern char *qualified_identifier(const char *relname);
+extern char *queue_name_lower(const char *name);
+
+/* ---- catalog.c: reading queue_ext's catalog tables directly ---- */
+
+typedef bool (*CatalogRowVisitor) (const Datum *values, const bool *nulls, void *arg);
+extern bool catalog_scan(const char *relname, const char *const *columns, int ncolumns,
+						 CatalogRowVisitor visit, void *arg);
+extern char *queue_registered_name(const char *name);
 
 /* ---- queue_cache.c: per-backend cache of queues and their plans ---- */
 

@@ -47,6 +47,8 @@ SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('opts', max_message_size 
 SELECT pg_temp.outcome($$SELECT pgmq.reset_queue_options('opts', ARRAY['max_attempts', 'colour'])$$);
 SELECT pg_temp.outcome($$SELECT pgmq.reset_queue_options('opts', ARRAY[NULL])$$);
 SELECT pg_temp.outcome($$SELECT pgmq.reset_queue_options('nope')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('bad$name', paused => true)$$);
+SELECT pg_temp.outcome($$SELECT pgmq.pause_queue(repeat('q', 48))$$);
 SELECT count(*) FROM pgmq.queue_config;
 
 -- Dead-letter queues: must exist, must not be the queue itself, must not close a cycle.
@@ -127,7 +129,14 @@ SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-backoff":
 SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-backoff": {"base": -1}}')$$);
 SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-backoff": {"cap": 1e9}}')$$);
 SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-backoff": {"jitter": "lots"}}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-max-attempts": 1e400}')$$);
+-- The keys queue_ext records cannot be sent.
 SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-nacked": 1}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-errors": []}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-progress": 5}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-dead-letter": {"queue": "opts"}}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-outcome": {}}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('opts', '{}', '{"x-queue-ext-headers": []}')$$);
 SELECT pg_temp.outcome($$SELECT pgmq.send_batch('opts', ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{"x-queue-ext-max-attempts": -3}']::jsonb[])$$);
 -- Headers that are not an object carry no overrides, as in pgmq.
 SELECT count(*) FROM pgmq.send('opts', '{}', '["x-queue-ext-max-attempts"]');

@@ -209,9 +209,11 @@ SELECT count(*) FROM pgmq.a_jobs WHERE headers -> 'x-queue-ext-outcome' ->> 'sta
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.redrive('nope')$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.redrive('jobs', to_queue => 'nope')$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.redrive('jobs', ARRAY[[1], [2]])$$);
-SELECT pgmq.send('jobs_dlq', '{"forged": true}', '{"x-queue-ext-dead-letter": {"queue": "gone"}}');
+-- (A send refuses the dead-letter header; rows made by direct SQL can still carry one.)
+SELECT pg_temp.outcome($$SELECT pgmq.send('jobs_dlq', '{}', '{"x-queue-ext-dead-letter": {"queue": "payments"}}')$$);
+INSERT INTO pgmq.q_jobs_dlq (vt, message, headers) VALUES (now(), '{"forged": true}', '{"x-queue-ext-dead-letter": {"queue": "gone"}}');
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.redrive('jobs_dlq')$$);
-SELECT pgmq.send('jobs_dlq', '{"forged": true}', '{"x-queue-ext-dead-letter": {}}');
+INSERT INTO pgmq.q_jobs_dlq (vt, message, headers) VALUES (now(), '{"forged": true}', '{"x-queue-ext-dead-letter": {}}');
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.redrive('jobs_dlq')$$);
 SELECT count(*) FROM pgmq.q_jobs_dlq;
 SELECT pgmq.purge_queue('jobs_dlq');
@@ -278,6 +280,7 @@ SELECT count(*) FROM pgmq.a_jobs WHERE headers -> 'x-queue-ext-outcome' -> 'resu
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.ack_batch('jobs', ARRAY[1, 2], ARRAY[1])$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.ack_batch('jobs', ARRAY[1, 2], ARRAY[1, 0])$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.nack_batch('jobs', ARRAY[1, 2], ARRAY[1, NULL])$$);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.ack_batch('jobs', ARRAY[1, NULL], ARRAY[1, 1])$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.ack_batch('jobs', NULL, ARRAY[1])$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.nack_batch('jobs', ARRAY[[1]], ARRAY[[1]])$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.ack_batch('nope', ARRAY[1], ARRAY[1])$$);
@@ -300,6 +303,56 @@ SELECT pg_temp.outcome($$SELECT pgmq.ack('jobs', 1, NULL)$$);
 SELECT pg_temp.outcome($$SELECT pgmq.nack('jobs', 1, -2)$$);
 SELECT pg_temp.outcome($$SELECT pgmq.nack('bad;name', 1, 1)$$);
 SELECT pg_temp.outcome($$SELECT pgmq.ack('jobs', 1, 1, 'not json')$$);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.find_job('bad;name', 1)$$);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.find_job(repeat('x', 48), 1)$$);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.find_job(NULL, 1)$$);
+
+-- Dead letters record the queue's registered name, whatever spelling the caller used.
+SELECT pgmq.create('Spelled');
+SELECT pgmq.create('spelled_dlq');
+SELECT queue_name FROM pgmq.set_queue_options('SPELLED', max_attempts => 1, dead_letter_queue => 'spelled_dlq');
+SELECT pgmq.send('spelled', '{"n": 1}');
+SELECT pgmq.nack('sPeLLeD', msg_id, read_ct) FROM pgmq.read('SPELLED', 30, 1);
+SELECT headers -> 'x-queue-ext-dead-letter' ->> 'queue' AS origin FROM pgmq.q_spelled_dlq;
+SELECT state, found_in FROM pgmq.find_job('spelled', 1);
+SELECT dead FROM pgmq.job_counts WHERE queue_name = 'Spelled';
+SELECT queue_name FROM pgmq.reset_queue_options('spelled');
+SELECT pgmq.drop_queue('spelled_dlq');
+SELECT pgmq.drop_queue('Spelled');
+
+-- A header override too large for a double, in a row made by direct SQL, is ignored
+-- (the queue's value applies) instead of stalling every read.
+SELECT pgmq.purge_queue('jobs') >= 0;
+SELECT max_attempts FROM pgmq.set_queue_options('jobs', max_attempts => 1);
+INSERT INTO pgmq.q_jobs (vt, message, headers) VALUES (now(), '{"huge": true}', '{"x-queue-ext-max-attempts": 1e400, "x-queue-ext-backoff": {"base": 1e400}}');
+SELECT read_ct, pgmq.nack('jobs', msg_id, read_ct, 'huge') FROM pgmq.read('jobs', 30, 1);
+SELECT headers -> 'x-queue-ext-outcome' ->> 'state' AS state FROM pgmq.a_jobs WHERE message ? 'huge';
+SELECT queue_name FROM pgmq.reset_queue_options('jobs');
+
+-- A role with privileges on a queue's tables and sequence only (no access to
+-- queue_ext's catalog tables) can use the queue and its job functions, options and all.
+CREATE ROLE qx_worker;
+GRANT USAGE ON SCHEMA pgmq TO qx_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgmq.q_jobs, pgmq.a_jobs TO qx_worker;
+GRANT SELECT ON SEQUENCE pgmq.q_jobs_msg_id_seq TO qx_worker;
+SELECT max_attempts FROM pgmq.set_queue_options('jobs', max_attempts => 2, keep_history => true);
+SET ROLE qx_worker;
+SELECT count(*) FROM pgmq.send('jobs', '{"by": "worker"}');
+SELECT pgmq.nack('jobs', msg_id, read_ct, 'worker nack') FROM pgmq.read('jobs', 30, 1);
+SELECT pg_temp.outcome($$SELECT count(*) FROM pgmq.queue_config$$);
+RESET ROLE;
+SELECT pg_temp.skip_wait('jobs');
+SET ROLE qx_worker;
+SELECT read_ct, pgmq.ack('jobs', msg_id, read_ct, '{"ok": 1}') FROM pgmq.read('jobs', 30, 1);
+RESET ROLE;
+SELECT headers -> 'x-queue-ext-outcome' ->> 'state' AS state FROM pgmq.a_jobs WHERE message ->> 'by' = 'worker';
+SET ROLE qx_worker;
+SELECT queue_length FROM pgmq.metrics('jobs');
+RESET ROLE;
+REVOKE ALL ON pgmq.q_jobs, pgmq.a_jobs, pgmq.q_jobs_msg_id_seq FROM qx_worker;
+REVOKE USAGE ON SCHEMA pgmq FROM qx_worker;
+DROP ROLE qx_worker;
+SELECT queue_name FROM pgmq.reset_queue_options('jobs');
 
 -- Headers that are not an object are kept, under x-queue-ext-headers, once a nack writes.
 SELECT queue_name FROM pgmq.reset_queue_options('jobs');
