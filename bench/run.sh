@@ -25,7 +25,7 @@
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh 1 M-message queue, throughput every 5 s.
 #
-#   bash bench/run.sh            # the full run, about half an hour
+#   bash bench/run.sh            # the full run, about 55 minutes
 #   BENCH_SECONDS=5 BENCH_REPS=1 BENCH_CHURN_SECONDS=20 bash bench/run.sh   # a smoke run
 set -euo pipefail
 cd "$(dirname "$0")/.."
