@@ -298,6 +298,7 @@ CREATE FUNCTION pgmq.message_state(vt timestamp with time zone, read_ct integer,
     LANGUAGE sql IMMUTABLE
 AS $$
     SELECT CASE
+        WHEN vt IS NULL OR read_ct IS NULL OR at IS NULL THEN NULL
         WHEN vt <= at THEN 'waiting'
         WHEN read_ct = 0 THEN 'delayed'
         WHEN (headers -> 'x-queue-ext-nacked') = pg_catalog.to_jsonb(read_ct) THEN 'retrying'

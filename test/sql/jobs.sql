@@ -306,6 +306,16 @@ SELECT pg_temp.outcome($$SELECT pgmq.ack('jobs', 1, 1, 'not json')$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.find_job('bad;name', 1)$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.find_job(repeat('x', 48), 1)$$);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.find_job(NULL, 1)$$);
+-- The helpers: a state for each case, NULL for NULL; a name for any spelling.
+SELECT pgmq.message_state(now() - interval '1 s', 3, NULL, now()) AS visible,
+       pgmq.message_state(now() + interval '1 h', 0, NULL, now()) AS never_read,
+       pgmq.message_state(now() + interval '1 h', 2, '{"x-queue-ext-nacked": 2}', now()) AS nacked,
+       pgmq.message_state(now() + interval '1 h', 3, '{"x-queue-ext-nacked": 2}', now()) AS leased,
+       pgmq.message_state(NULL, 1, NULL, now()) IS NULL AS null_in_null_out;
+SELECT pgmq.registered_queue_name('JOBS');
+SELECT pg_temp.outcome($$SELECT pgmq.registered_queue_name('nope')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.registered_queue_name('a--b')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.registered_queue_name(NULL)$$);
 
 -- Dead letters record the queue's registered name, whatever spelling the caller used.
 SELECT pgmq.create('Spelled');
