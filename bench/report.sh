@@ -5,6 +5,22 @@ set -euo pipefail
 out="$1" seconds="$2" reps="$3" churn_seconds="$4" prefill="$5"
 here="$(cd "$(dirname "$0")" && pwd)"
 
+# Shared by the tables below: the median of a space-separated list, and the
+# name each workload goes by.
+awk_common='
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  BEGIN {
+    names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
+    names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
+    names["read1_ack"] = "read 1 + ack"; names["read1_nack"] = "read 1 + nack"
+    names["archive"] = "archive 1"
+  }
+'
+
 cat <<MD
 # Benchmark results
 
@@ -27,19 +43,10 @@ ratios are what to compare.
 |---|---|---:|---:|---:|---|
 MD
 
-awk -F'\t' '
-  function median(list,   n, a, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk -F'\t' "$awk_common"'
   { key = $1 "\t" $2; vals[key, $3] = vals[key, $3] " " sprintf("%.0f", $5)
     if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
   END {
-    names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
-    names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
-    names["read1_ack"] = "read 1 + ack"; names["read1_nack"] = "read 1 + nack"
-    names["archive"] = "archive 1"
     for (i = 1; i <= n; i++) {
       split(order[i], k, "\t")
       e = median(vals[order[i], "ext"]); f = median(vals[order[i], "floor"])
@@ -63,18 +70,9 @@ they imply (floor latency / queue_ext latency).
 | operation | queue_ext latency (ms) | floor latency (ms) | ratio | runs (queue_ext / floor, ms) |
 |---|---:|---:|---:|---|
 MD
-awk -F'\t' '
-  function median(list,   n, a, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk -F'\t' "$awk_common"'
   { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; e[$1] = e[$1] " " $3; f[$1] = f[$1] " " $4 }
   END {
-    names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
-    names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
-    names["read1_ack"] = "read 1 + ack"; names["read1_nack"] = "read 1 + nack"
-    names["archive"] = "archive 1"
     for (i = 1; i <= n; i++) {
       me = median(e[order[i]]); mf = median(f[order[i]])
       printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", names[order[i]], me, mf, mf / me, substr(e[order[i]], 2), substr(f[order[i]], 2)
@@ -101,12 +99,7 @@ against its floor.
 | script | latency (ms) | ratio to read 1 + delete | runs (ms) |
 |---|---:|---:|---|
 MD
-awk -F'\t' '
-  function median(list,   n, a, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-  }
+awk -F'\t' "$awk_common"'
   { d = d " " $2; a = a " " $3; k = k " " $4 }
   END {
     md = median(d); ma = median(a); mk = median(k)

@@ -26,14 +26,12 @@
 
 #include "access/detoast.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/pg_prng.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
-#include "utils/snapmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "access/xact.h"
@@ -359,23 +357,30 @@ seconds_override(JsonbContainer *backoff, const char *field, bool strict, double
 }
 
 /*
- * Applies a message's overrides to policy. strict: a malformed override is
- * an error (a send); otherwise it is ignored (a message already queued).
+ * The overrides of a message's headers. strict: a malformed override is an
+ * error (a send); otherwise it is ignored (a message already queued).
  */
+static void
+apply_max_attempts_override(Jsonb *headers, bool strict, int32 *max_attempts)
+{
+	JsonbValue *v = header_field(headers, HEADER_MAX_ATTEMPTS);
+	double		number;
+
+	if (v == NULL)
+		return;
+	if (number_value(v, &number) && number == floor(number) &&
+		number >= 1 && number <= MAX_ATTEMPTS_LIMIT)
+		*max_attempts = (int32) number;
+	else
+		bad_header(strict, HEADER_MAX_ATTEMPTS, "an integer from 1 to 1000000");
+}
+
 static void
 apply_header_overrides(Jsonb *headers, bool strict, RetryPolicy *policy)
 {
 	JsonbValue *v;
-	double		number;
 
-	if ((v = header_field(headers, HEADER_MAX_ATTEMPTS)) != NULL)
-	{
-		if (number_value(v, &number) && number == floor(number) &&
-			number >= 1 && number <= MAX_ATTEMPTS_LIMIT)
-			policy->max_attempts = (int32) number;
-		else
-			bad_header(strict, HEADER_MAX_ATTEMPTS, "an integer from 1 to 1000000");
-	}
+	apply_max_attempts_override(headers, strict, &policy->max_attempts);
 	if ((v = header_field(headers, HEADER_BACKOFF)) != NULL)
 	{
 		JsonbContainer *backoff;
@@ -399,6 +404,19 @@ apply_header_overrides(Jsonb *headers, bool strict, RetryPolicy *policy)
 				bad_header(strict, HEADER_BACKOFF, "an object whose jitter is \"none\", \"full\" or \"equal\"");
 		}
 	}
+}
+
+/*
+ * The deliveries one message is allowed (0: unlimited): its queue's, or its
+ * own. Every read asks this of every row it leases, so it reads one key only.
+ */
+int32
+message_max_attempts(const QueueOptions *options, Jsonb *headers)
+{
+	int32		max_attempts = options->retry.max_attempts;
+
+	apply_max_attempts_override(headers, false, &max_attempts);
+	return max_attempts;
 }
 
 /* The retry policy of one message: its queue's, with the message's overrides. */

@@ -163,6 +163,7 @@ typedef struct QueueEntry
 } QueueEntry;
 
 extern void queue_options_load(const char *name, QueueOptions *out);
+extern int32 message_max_attempts(const QueueOptions *options, Jsonb *headers);
 extern void message_retry_policy(const QueueOptions *options, Jsonb *headers, RetryPolicy *out);
 extern double retry_delay_seconds(const RetryPolicy *policy, int32 attempt);
 extern void check_message_headers(QueueEntry *queue, Jsonb *headers);

@@ -69,13 +69,10 @@ typedef struct LeaseReceiver
 static bool
 past_last_delivery(QueueEntry *queue, int32 read_ct, Datum headers, bool headers_null)
 {
-	RetryPolicy policy;
+	int32		max_attempts = message_max_attempts(&queue->options,
+													headers_null ? NULL : DatumGetJsonbP(headers));
 
-	if (headers_null)
-		return queue->options.retry.max_attempts != 0 &&
-			read_ct > queue->options.retry.max_attempts;
-	message_retry_policy(&queue->options, DatumGetJsonbP(headers), &policy);
-	return policy.max_attempts != 0 && read_ct > policy.max_attempts;
+	return max_attempts != 0 && read_ct > max_attempts;
 }
 
 static bool
