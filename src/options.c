@@ -28,6 +28,7 @@
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -460,8 +461,34 @@ static const char *const recorded_header_keys[] = {
 };
 
 /*
- * A message's headers as a sender gives them: overrides must be well formed,
- * and the keys queue_ext records are its alone.
+ * A header that names something (a FIFO group, an idempotency key) must be a
+ * JSON string of 1 to max_chars characters when it is present.
+ */
+static void
+check_key_header(Jsonb *headers, const char *key, int max_chars)
+{
+	JsonbValue *v = header_field(headers, key);
+	int			chars;
+
+	if (v == NULL)
+		return;
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("header \"%s\" must be a string", key),
+				 errdetail("It is a JSON %s.", JsonbTypeName(v)),
+				 errhint("Send it as a JSON string, e.g. \"%s\": \"42\".", key)));
+	chars = pg_mbstrlen_with_len(v->val.string.val, v->val.string.len);
+	if (chars == 0 || chars > max_chars)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("header \"%s\" must have 1 to %d characters", key, max_chars),
+				 errdetail("It has %d.", chars)));
+}
+
+/*
+ * A message's headers as a sender gives them: overrides and keys must be
+ * well formed, and the keys queue_ext records are its alone.
  */
 void
 check_message_headers(QueueEntry *queue, Jsonb *headers)
@@ -471,6 +498,7 @@ check_message_headers(QueueEntry *queue, Jsonb *headers)
 	if (headers == NULL || !JsonContainerIsObject(&headers->root))
 		return;
 	apply_header_overrides(headers, true, &scratch);
+	check_key_header(headers, HEADER_GROUP, GROUP_KEY_MAX);
 	for (size_t i = 0; i < lengthof(recorded_header_keys); i++)
 	{
 		if (header_field(headers, recorded_header_keys[i]) != NULL)

@@ -108,6 +108,10 @@
 	"pg_catalog.jsonb_build_object('state', " state ", 'at', " at ", 'attempts', " attempts ") || " extra ") " \
 	"FROM gone g"
 
+/* A message's FIFO group; the expression pgmq.create_fifo_index indexes, verbatim. */
+#define GROUP_OF(h) \
+	"COALESCE(" h " ->> '" HEADER_GROUP "', '" DEFAULT_GROUP "')"
+
 #define RESULT_OBJECT(r) \
 	"(CASE WHEN " r " IS NULL THEN '{}'::pg_catalog.jsonb ELSE pg_catalog.jsonb_build_object('result', " r ") END)"
 
@@ -349,6 +353,40 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"RETURNING m.msg_id",
 		4, {INT8OID, INT4OID, JSONBOID, TIMESTAMPTZOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "progress"
+	},
+	/*
+	 * FIFO groups (group_read.c). The scan walks the queue in msg_id order
+	 * from after $1, every row whatever its vt, to find each group's head.
+	 */
+	[QP_GROUP_SCAN] = {
+		"SELECT m.msg_id, m.vt <= $3, " GROUP_OF("m.headers") " FROM {queue} m "
+		"WHERE m.msg_id > $1 ORDER BY m.msg_id LIMIT $2",
+		3, {INT8OID, INT8OID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_SELECT, "read_grouped"
+	},
+	/* Locks those of messages $1 still visible at $2; a locked one is another reader's. */
+	[QP_GROUP_LOCK] = {
+		"SELECT m.msg_id FROM {queue} m WHERE m.msg_id = ANY($1) AND m.vt <= $2 "
+		"ORDER BY m.msg_id FOR UPDATE SKIP LOCKED",
+		2, {INT8ARRAYOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_SELECT, "read_grouped"
+	},
+	/* The next $3 messages of group $1 after its head $2 (the fifo index serves this). */
+	[QP_GROUP_FOLLOWERS] = {
+		"SELECT m.msg_id, m.vt <= $4 FROM {queue} m "
+		"WHERE " GROUP_OF("m.headers") " = $1 AND m.msg_id > $2 ORDER BY m.msg_id LIMIT $3",
+		4, {TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_SELECT, "read_grouped"
+	},
+	/* Leases the locked messages $1, returned in the order $1 lists them. */
+	[QP_GROUP_LEASE] = {
+		"WITH leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		"WHERE m.msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS_M ") "
+		"SELECT l.msg_id, l.read_ct, l.enqueued_at, l.last_read_at, l.vt, l.message, l.headers "
+		"FROM leased l JOIN ROWS FROM (pg_catalog.unnest($1)) WITH ORDINALITY AS o(msg_id, ord) "
+		"ON o.msg_id = l.msg_id ORDER BY o.ord",
+		3, {INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_SELECT, "read_grouped"
 	},
 };
 

@@ -89,6 +89,10 @@ typedef enum QueuePlanKind
 	QP_CANCEL,
 	QP_CANCEL_ARCHIVE,
 	QP_PROGRESS,
+	QP_GROUP_SCAN,
+	QP_GROUP_LOCK,
+	QP_GROUP_FOLLOWERS,
+	QP_GROUP_LEASE,
 	QP_COUNT
 } QueuePlanKind;
 
@@ -131,6 +135,12 @@ typedef struct QueueOptions
 #define HEADER_DEAD_LETTER	"x-queue-ext-dead-letter"
 #define HEADER_OUTCOME		"x-queue-ext-outcome"
 #define HEADER_ORIGINAL		"x-queue-ext-headers"	/* non-object headers, kept */
+
+/* FIFO groups, as pgmq 1.13 names them: the header, and the group of messages without it. */
+#define HEADER_GROUP		"x-pgmq-group"
+#define DEFAULT_GROUP		"_default_fifo_group"
+/* Longest group a send accepts, in characters (SQS's MessageGroupId limit). */
+#define GROUP_KEY_MAX		128
 
 /* Most entries x-queue-ext-errors keeps (the oldest go first). */
 #define ERROR_HISTORY_MAX 10
@@ -184,6 +194,20 @@ extern void queue_cache_forget(const char *name);
 extern bool scan_hint_allowed(Oid sequence_relid);
 extern void scan_hint_reset(ScanHint *hint, bool enabled);
 extern int64 scan_hint_start(QueueEntry *queue);
+
+/* ---- read.c: leasing, shared by plain and grouped reads ---- */
+
+/* One attempt at a read; returns the number of messages delivered. SPI is connected. */
+typedef uint64 (*ReadAttempt) (FunctionCallInfo fcinfo, QueueEntry *queue, void *arg);
+
+extern int32 read_vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue);
+extern uint64 lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
+							  const Datum *values, int *dead);
+extern uint64 read_refilling(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
+							 uint64 (*statement) (FunctionCallInfo, QueueEntry *, int64, void *, int *),
+							 void *arg);
+extern void read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
+						 ReadAttempt attempt, void *arg);
 
 /* ---- plans.c: the SQL behind each plan kind, prepared once per queue, and run ---- */
 

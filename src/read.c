@@ -11,7 +11,8 @@
  * read_with_poll repeats the read until it returns something or the poll time
  * runs out, sleeping on the process latch between attempts, so a later
  * wake-up (a send's commit setting the latch) can cut the wait short without
- * changing this loop.
+ * changing this loop. The grouped reads (group_read.c) lease through the same
+ * receiver and poll with the same loop.
  *
  * Job options (options.c) shape a read: a paused queue returns nothing; a
  * NULL vt takes the queue's default_vt; and a message found visible again
@@ -125,36 +126,30 @@ lease_destroy(DestReceiver *self)
 }
 
 /*
- * One read statement; SPI must be connected. Returns the number of messages
- * delivered; *dead counts those dead-lettered instead.
+ * Runs a statement that leases messages and returns them as message_records
+ * (a read's UPDATE ... RETURNING); SPI must be connected. Rows past their last
+ * allowed delivery are dead-lettered instead of delivered. Returns the number
+ * of messages delivered; *dead counts those dead-lettered.
  */
-static uint64
-read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
-			   int64 limit, Jsonb *cond, int *dead)
+uint64
+lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
+				const Datum *values, int *dead)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	Datum		values[5];
 	LeaseReceiver receiver = {
 		.pub = {
 			.receiveSlot = lease_receive,
 			.rStartup = lease_startup,
 			.rShutdown = lease_shutdown,
 			.rDestroy = lease_destroy,
-			.mydest = DestNone,
+			/* Not DestNone: SPI reports a SELECT into DestNone as a utility statement. */
+			.mydest = DestTuplestore,
 		},
 		.result = srf_receiver(fcinfo),
 		.queue = queue,
 		.ids_context = CurrentMemoryContext,
 	};
 
-	values[0] = Int64GetDatum(limit);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = TimestampTzGetDatum(now + (int64) vt_seconds * USECS_PER_SEC);
-	values[3] = Int64GetDatum(scan_hint_start(queue));
-	values[4] = PointerGetDatum(cond);
-
-	queue_execute_to(queue, cond ? QP_READ_CONDITIONAL : QP_READ, values, NULL,
-					 &receiver.pub);
+	queue_execute_to(queue, kind, values, NULL, &receiver.pub);
 	receiver.pub.rDestroy(&receiver.pub);
 	if (receiver.ndead > 0)
 		dead_letter_messages(queue,
@@ -167,65 +162,74 @@ read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
 }
 
 /*
- * Runs one read; SPI must be connected. Returns the number of messages
- * delivered. Dead letters the read came across took places in its LIMIT, so
- * it reads again for those places until it finds no more dead letters.
+ * Runs a read statement until it has delivered limit messages or came across
+ * no dead letters: dead letters took places in its LIMIT, so it reads again
+ * for those places. Returns the number of messages delivered.
  */
-static uint64
-read_once(FunctionCallInfo fcinfo, QueueEntry *queue, int32 vt_seconds,
-		  int64 limit, Jsonb *cond)
+uint64
+read_refilling(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
+			   uint64 (*statement) (FunctionCallInfo, QueueEntry *, int64, void *, int *),
+			   void *arg)
 {
 	uint64		delivered = 0;
 	int			dead;
 
 	do
-		delivered += read_statement(fcinfo, queue, vt_seconds, limit - delivered, cond, &dead);
+		delivered += statement(fcinfo, queue, limit - delivered, arg, &dead);
 	while (dead > 0 && delivered < (uint64) limit);
 	return delivered;
 }
 
+/* What a plain read asks for besides its limit. */
+typedef struct PlainRead
+{
+	int32		vt_seconds;
+	int64		limit;
+	Jsonb	   *cond;
+} PlainRead;
+
+static uint64
+plain_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void *arg, int *dead)
+{
+	PlainRead  *read = arg;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(limit);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = TimestampTzGetDatum(now + (int64) read->vt_seconds * USECS_PER_SEC);
+	values[3] = Int64GetDatum(scan_hint_start(queue));
+	values[4] = PointerGetDatum(read->cond);
+	return lease_statement(fcinfo, queue, read->cond ? QP_READ_CONDITIONAL : QP_READ,
+						   values, dead);
+}
+
+static uint64
+plain_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
+{
+	return read_refilling(fcinfo, queue, ((PlainRead *) arg)->limit, plain_read_statement, arg);
+}
+
 /* vt, or the queue's default_vt when vt is NULL. */
-static int32
-vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue)
+int32
+read_vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue)
 {
 	if (PG_ARGISNULL(argno) && queue->options.has_default_vt)
 		return queue->options.default_vt;
 	return int32_arg_not_null(fcinfo, argno, "vt");
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_read);
-PG_FUNCTION_INFO_V1(queue_ext_read_with_poll);
-PG_FUNCTION_INFO_V1(queue_ext_pop);
-
-/* read(queue_name, vt, qty, conditional default '{}') */
-Datum
-queue_ext_read(PG_FUNCTION_ARGS)
+/*
+ * The _with_poll loop: tries the read until it delivers something or
+ * max_poll_seconds (argument max_poll_argno, poll_interval_ms the next one)
+ * run out, sleeping on the process latch between attempts.
+ */
+void
+read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
+			 ReadAttempt attempt, void *arg)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	int32		vt = vt_arg(fcinfo, 1, queue);
-	int64		limit = read_limit_arg(fcinfo, 2);
-	Jsonb	   *cond = conditional_arg(fcinfo, 3);
-
-	srf_begin(fcinfo);
-	if (queue->options.paused)
-		return (Datum) 0;
-	spi_connect_or_error();
-	read_once(fcinfo, queue, vt, limit, cond);
-	SPI_finish();
-	return (Datum) 0;
-}
-
-/* read_with_poll(queue_name, vt, qty, max_poll_seconds, poll_interval_ms, conditional) */
-Datum
-queue_ext_read_with_poll(PG_FUNCTION_ARGS)
-{
-	char	   *name = queue_name_arg(fcinfo, 0);
-	QueueEntry *queue = queue_lookup(name);
-	int32		vt = vt_arg(fcinfo, 1, queue);
-	int64		limit = read_limit_arg(fcinfo, 2);
-	int32		max_poll_seconds = int32_arg_not_null(fcinfo, 3, "max_poll_seconds");
-	int32		poll_interval_ms = int32_arg_not_null(fcinfo, 4, "poll_interval_ms");
-	Jsonb	   *cond = conditional_arg(fcinfo, 5);
+	int32		max_poll_seconds = int32_arg_not_null(fcinfo, max_poll_argno, "max_poll_seconds");
+	int32		poll_interval_ms = int32_arg_not_null(fcinfo, max_poll_argno + 1, "poll_interval_ms");
 	TimestampTz stop_at = timestamp_after_seconds(max_poll_seconds);
 
 	/* pgmq sleeps 0 ms for a negative interval; 1 ms keeps that from spinning. */
@@ -235,14 +239,14 @@ queue_ext_read_with_poll(PG_FUNCTION_ARGS)
 	spi_connect_or_error();
 	for (;;)
 	{
-		TimestampTz now = GetCurrentTimestamp();
+		QueueEntry *queue;
 		long		remaining_ms;
 
-		if (now >= stop_at)
+		if (GetCurrentTimestamp() >= stop_at)
 			break;
 		/* Again each time: a resume (or other change) made while polling applies. */
 		queue = queue_lookup(name);
-		if (!queue->options.paused && read_once(fcinfo, queue, vt, limit, cond) > 0)
+		if (!queue->options.paused && attempt(fcinfo, queue, arg) > 0)
 			break;
 
 		remaining_ms = (long) ((stop_at - GetCurrentTimestamp()) / 1000);
@@ -255,6 +259,45 @@ queue_ext_read_with_poll(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_read);
+PG_FUNCTION_INFO_V1(queue_ext_read_with_poll);
+PG_FUNCTION_INFO_V1(queue_ext_pop);
+
+/* read(queue_name, vt, qty, conditional default '{}') */
+Datum
+queue_ext_read(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	PlainRead	read = {
+		.vt_seconds = read_vt_arg(fcinfo, 1, queue),
+		.limit = read_limit_arg(fcinfo, 2),
+		.cond = conditional_arg(fcinfo, 3),
+	};
+
+	srf_begin(fcinfo);
+	if (queue->options.paused)
+		return (Datum) 0;
+	spi_connect_or_error();
+	plain_read(fcinfo, queue, &read);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* read_with_poll(queue_name, vt, qty, max_poll_seconds, poll_interval_ms, conditional) */
+Datum
+queue_ext_read_with_poll(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup(name);
+	PlainRead	read = {
+		.vt_seconds = read_vt_arg(fcinfo, 1, queue),
+		.limit = read_limit_arg(fcinfo, 2),
+		.cond = conditional_arg(fcinfo, 5),
+	};
+
+	read_polling(fcinfo, name, 3, plain_read, &read);
 	return (Datum) 0;
 }
 

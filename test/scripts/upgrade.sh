@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION queue_ext UPDATE from 0.1.0, the first release: queues made
-# before the update keep their messages, ids and leases, work under the new
-# library before the update (no pgmq.queue_config yet: every queue has the
-# defaults), and gain the job functions after it.
+# ALTER EXTENSION queue_ext UPDATE from 0.1.0, the first release, to the
+# current version: queues made before the update keep their messages, ids and
+# leases, work under the new library before the update (no pgmq.queue_config
+# yet: every queue has the defaults), and gain the job and group functions
+# after it.
 set -euo pipefail
 db=qx_upgrade
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
@@ -19,7 +20,7 @@ SELECT pgmq.archive('legacy', 1);
 SQL
 [ "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'queue_ext'")" = "0.1.0" ]
 
-# The 0.2.0 library serves a 0.1.0 catalog: reads, deletes and metrics work.
+# The current library serves a 0.1.0 catalog: reads, deletes and metrics work.
 [ "$(q -c "SELECT count(*) FROM pgmq.read('legacy', 600, 5)")" = "5" ]
 [ "$(q -c "SELECT pgmq.delete('legacy', 2)")" = "t" ]
 [ "$(q -c "SELECT queue_length FROM pgmq.metrics('legacy')")" = "98" ]
@@ -29,7 +30,8 @@ fi
 
 before="$(q -c "SELECT string_agg(msg_id || ':' || read_ct || ':' || (vt > now()), ',' ORDER BY msg_id) FROM pgmq.q_legacy")"
 q -c "ALTER EXTENSION queue_ext UPDATE"
-[ "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'queue_ext'")" = "0.2.0" ]
+current="$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" queue_ext.control)"
+[ "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'queue_ext'")" = "$current" ]
 after="$(q -c "SELECT string_agg(msg_id || ':' || read_ct || ':' || (vt > now()), ',' ORDER BY msg_id) FROM pgmq.q_legacy")"
 [ "$before" = "$after" ] || { echo "messages changed by the update"; exit 1; }
 [ "$(q -c "SELECT string_agg(msg_id::text, ',') FROM pgmq.a_legacy")" = "1" ]
@@ -43,6 +45,9 @@ SELECT pgmq.nack('legacy', 4, 1, 'after the update');
 SELECT headers -> 'x-queue-ext-outcome' ->> 'state' FROM pgmq.a_legacy WHERE msg_id = 4;
 SELECT * FROM pgmq.send('legacy', '{"new": true}');
 SQL
+# Grouped reads see the legacy messages as one default group, whose head
+# (msg 5, leased before the update) keeps it closed.
+[ "$(q -c "SELECT count(*) FROM pgmq.read_grouped_head('legacy', 600, 5)")" = "0" ]
 # The upgraded extension has exactly the objects, and the same function
 # definitions, as a fresh install of the current version. (A fresh install
 # runs the same scripts today; this guards the day a version gets a full

@@ -19,6 +19,9 @@ SELECT count(*) FROM pgmq.delete('shape', ARRAY[2]::bigint[]);
 SELECT pgmq.archive('shape', 3);
 SELECT count(*) FROM pgmq.archive('shape', ARRAY[4]::bigint[]);
 SELECT count(*) FROM pgmq.send('shape', '{}');
+SELECT count(*) FROM pgmq.read_grouped('shape', 30, 3);
+SELECT count(*) FROM pgmq.read_grouped_rr('shape', 30, 3);
+SELECT count(*) FROM pgmq.read_grouped_head('shape', 30, 3);
 -- A different search_path makes the plan cache re-plan; that re-plan keeps the shape.
 SET search_path = pg_catalog;
 SELECT count(*) FROM pgmq.read('shape', 30, 5);
@@ -27,4 +30,19 @@ RESET search_path;
 SELECT pg_stat_force_next_flush();
 SELECT seq_scan - :seq_before AS hot_path_seq_scans
 FROM pg_stat_user_tables WHERE relid = 'pgmq.q_shape'::regclass;
+
+-- With the fifo index, a grouped read finds a group's next messages through it.
+SELECT pgmq.create_fifo_index('shape');
+SELECT count(*) FROM pgmq.send_batch('shape',
+  ARRAY(SELECT to_jsonb(i) FROM generate_series(1, 100) i),
+  ARRAY(SELECT jsonb_build_object('x-pgmq-group', 'g' || i % 10) FROM generate_series(1, 100) i));
+SELECT pg_stat_force_next_flush();
+SELECT i.idx_scan AS fifo_before, t.seq_scan AS seq_before
+FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
+WHERE i.indexrelid = 'pgmq.q_shape_fifo_idx'::regclass \gset
+SELECT count(*) FROM pgmq.read_grouped('shape', 30, 5);
+SELECT pg_stat_force_next_flush();
+SELECT i.idx_scan - :fifo_before > 0 AS fifo_index_used, t.seq_scan - :seq_before AS seq_scans_since
+FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
+WHERE i.indexrelid = 'pgmq.q_shape_fifo_idx'::regclass;
 SELECT pgmq.drop_queue('shape');
