@@ -149,6 +149,7 @@ queue_ext_ack(PG_FUNCTION_ARGS)
 	spi_connect_or_error();
 	n = queue_execute(queue, queue->options.keep_history ? QP_ACK_ARCHIVE : QP_ACK,
 					  values, nulls, NULL);
+	breaker_record(queue, (int64) n, 0);
 	SPI_finish();
 	PG_RETURN_BOOL(n > 0);
 }
@@ -160,6 +161,7 @@ queue_ext_ack_batch(PG_FUNCTION_ARGS)
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, PG_ARGISNULL(3)};
+	uint64		acked;
 
 	receipts_args(fcinfo, 1, 2);
 	srf_begin(fcinfo);
@@ -169,8 +171,9 @@ queue_ext_ack_batch(PG_FUNCTION_ARGS)
 	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 
 	spi_connect_or_error();
-	queue_execute(queue, queue->options.keep_history ? QP_ACK_MANY_ARCHIVE : QP_ACK_MANY,
-				  values, nulls, fcinfo);
+	acked = queue_execute(queue, queue->options.keep_history ? QP_ACK_MANY_ARCHIVE : QP_ACK_MANY,
+						  values, nulls, fcinfo);
+	breaker_record(queue, (int64) acked, 0);
 	SPI_finish();
 	return (Datum) 0;
 }

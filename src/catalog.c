@@ -45,8 +45,9 @@
 /*
  * Calls visit with the named columns of every row of pgmq.<relname>, as the
  * latest snapshot sees them, until it returns true. The values are valid
- * only during the call. Returns false when the table does not exist (an
- * extension not yet updated to the version that makes it).
+ * only during the call. Returns false when the table does not exist; a column
+ * it does not have reads as NULL. Both happen between installing a new
+ * library and ALTER EXTENSION queue_ext UPDATE: the defaults apply meanwhile.
  */
 bool
 catalog_scan(const char *relname, const char *const *columns, int ncolumns,
@@ -68,14 +69,7 @@ catalog_scan(const char *relname, const char *const *columns, int ncolumns,
 	values = palloc(sizeof(Datum) * ncolumns);
 	nulls = palloc(sizeof(bool) * ncolumns);
 	for (int i = 0; i < ncolumns; i++)
-	{
 		attnums[i] = get_attnum(relid, columns[i]);
-		if (attnums[i] == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("catalog table pgmq.%s has no column \"%s\"", relname, columns[i]),
-					 errhint("Update the extension: ALTER EXTENSION queue_ext UPDATE.")));
-	}
 
 	rel = table_open(relid, AccessShareLock);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -83,7 +77,15 @@ catalog_scan(const char *relname, const char *const *columns, int ncolumns,
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		for (int i = 0; i < ncolumns; i++)
-			values[i] = heap_getattr(tuple, attnums[i], RelationGetDescr(rel), &nulls[i]);
+		{
+			if (attnums[i] == InvalidAttrNumber)
+			{
+				values[i] = (Datum) 0;
+				nulls[i] = true;
+			}
+			else
+				values[i] = heap_getattr(tuple, attnums[i], RelationGetDescr(rel), &nulls[i]);
+		}
 		if (visit(values, nulls, arg))
 			break;
 	}
@@ -302,6 +304,13 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 						  qualified_identifier(names.archive_table)), NULL,
 				 SPI_OK_UTILITY);
 	/* Any spelling: the tables just dropped belonged to the one registered. */
+	if (OidIsValid(get_relname_relid("idempotency_keys", get_namespace_oid(QUEUE_SCHEMA, false))))
+	{
+		catalog_exec("DELETE FROM pgmq.idempotency_keys WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
+					 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
+		catalog_exec("DELETE FROM pgmq.breaker_state WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
+					 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
+	}
 	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
 				 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
 	SPI_finish();

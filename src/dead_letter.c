@@ -59,7 +59,7 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 	Datum		receive[4];
 
 	values[0] = ids;
-	values[1] = CStringGetTextDatum(queue_registered_name(queue->names.name));
+	values[1] = CStringGetTextDatum(queue->registered_name);
 	values[2] = Int32GetDatum(attempts_adjust);
 	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[4] = CStringGetTextDatum(reason);

@@ -390,13 +390,16 @@ group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 	values[0] = id_array(picked.ids, picked.n);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = TimestampTzGetDatum(now + (int64) read->vt_seconds * USECS_PER_SEC);
-	return lease_statement(fcinfo, queue, QP_GROUP_LEASE, values, dead);
+	return lease_statement(fcinfo, queue, QP_GROUP_LEASE, values, NULL, dead);
 }
 
 static uint64
 group_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
 {
-	return read_refilling(fcinfo, queue, ((GroupRead *) arg)->limit, group_read_statement, arg);
+	GroupRead  *read = arg;
+	int64		limit = deliverable_limit(queue, read->limit, read->vt_seconds);
+
+	return limit > 0 ? read_refilling(fcinfo, queue, limit, group_read_statement, arg) : 0;
 }
 
 /* read_grouped*(queue_name, vt, qty) */
@@ -411,8 +414,6 @@ group_read_call(FunctionCallInfo fcinfo, GroupReadMode mode)
 	};
 
 	srf_begin(fcinfo);
-	if (queue->options.paused)
-		return (Datum) 0;
 	spi_connect_or_error();
 	group_read(fcinfo, queue, &read);
 	SPI_finish();

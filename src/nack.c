@@ -91,6 +91,7 @@ queue_ext_nack(PG_FUNCTION_ARGS)
 	spi_connect_or_error();
 	nacked = nack_delivery(queue, PG_GETARG_INT64(1), read_ct,
 						   PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3));
+	breaker_record(queue, 0, nacked ? 1 : 0);
 	SPI_finish();
 	PG_RETURN_BOOL(nacked);
 }
@@ -105,6 +106,7 @@ queue_ext_nack_batch(PG_FUNCTION_ARGS)
 	bool	   *id_nulls;
 	Datum	   *read_cts;
 	int			n;
+	int64		nacked = 0;
 
 	receipts_args(fcinfo, 1, 2);
 	srf_begin(fcinfo);
@@ -122,8 +124,12 @@ queue_ext_nack_batch(PG_FUNCTION_ARGS)
 			continue;
 		if (nack_delivery(queue, DatumGetInt64(ids[i]), DatumGetInt32(read_cts[i]),
 						  PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3)))
+		{
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &ids[i], &isnull);
+			nacked++;
+		}
 	}
+	breaker_record(queue, 0, nacked);
 	SPI_finish();
 	return (Datum) 0;
 }

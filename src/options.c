@@ -33,6 +33,8 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "access/xact.h"
@@ -77,6 +79,12 @@ enum
 	QC_KEEP_HISTORY,
 	QC_MAX_MESSAGE_SIZE,
 	QC_PAUSED,
+	QC_IDEMPOTENCY_WINDOW,
+	QC_PRIORITY_AGING,
+	QC_BREAKER_THRESHOLD,
+	QC_BREAKER_WINDOW,
+	QC_BREAKER_MIN_OUTCOMES,
+	QC_BREAKER_COOLDOWN,
 	QC_NCOLUMNS
 };
 
@@ -91,7 +99,31 @@ static const char *const config_columns[QC_NCOLUMNS] = {
 	[QC_KEEP_HISTORY] = "keep_history",
 	[QC_MAX_MESSAGE_SIZE] = "max_message_size",
 	[QC_PAUSED] = "paused",
+	[QC_IDEMPOTENCY_WINDOW] = "idempotency_window",
+	[QC_PRIORITY_AGING] = "priority_aging",
+	[QC_BREAKER_THRESHOLD] = "breaker_threshold",
+	[QC_BREAKER_WINDOW] = "breaker_window",
+	[QC_BREAKER_MIN_OUTCOMES] = "breaker_min_outcomes",
+	[QC_BREAKER_COOLDOWN] = "breaker_cooldown",
 };
+
+/* The defaults pgmq.queue_options shows for these options. */
+#define DEFAULT_IDEMPOTENCY_WINDOW_US	(24 * USECS_PER_HOUR)
+#define DEFAULT_BREAKER_WINDOW_US		(60 * USECS_PER_SEC)
+#define DEFAULT_BREAKER_MIN_OUTCOMES	10
+#define DEFAULT_BREAKER_COOLDOWN_US		(30 * USECS_PER_SEC)
+
+/* An interval option in microseconds (a month counts 30 days, as interval comparison does). */
+static int64
+interval_option_us(Datum value, bool isnull, int64 when_null)
+{
+	Interval   *span;
+
+	if (isnull)
+		return when_null;
+	span = DatumGetIntervalP(value);
+	return span->time + span->day * USECS_PER_DAY + span->month * (DAYS_PER_MONTH * USECS_PER_DAY);
+}
 
 typedef struct OptionsSearch
 {
@@ -130,6 +162,17 @@ options_row_matches(const Datum *v, const bool *isnull, void *arg)
 	if (!isnull[QC_MAX_MESSAGE_SIZE])
 		out->max_message_size = DatumGetInt32(v[QC_MAX_MESSAGE_SIZE]);
 	out->paused = !isnull[QC_PAUSED] && DatumGetBool(v[QC_PAUSED]);
+	out->idempotency_window_us = interval_option_us(v[QC_IDEMPOTENCY_WINDOW], isnull[QC_IDEMPOTENCY_WINDOW],
+													DEFAULT_IDEMPOTENCY_WINDOW_US);
+	out->priority_aging_us = interval_option_us(v[QC_PRIORITY_AGING], isnull[QC_PRIORITY_AGING], 0);
+	if (!isnull[QC_BREAKER_THRESHOLD])
+		out->breaker_threshold = DatumGetFloat8(v[QC_BREAKER_THRESHOLD]);
+	out->breaker_window_us = interval_option_us(v[QC_BREAKER_WINDOW], isnull[QC_BREAKER_WINDOW],
+												DEFAULT_BREAKER_WINDOW_US);
+	out->breaker_min_outcomes = isnull[QC_BREAKER_MIN_OUTCOMES] ? DEFAULT_BREAKER_MIN_OUTCOMES
+		: DatumGetInt32(v[QC_BREAKER_MIN_OUTCOMES]);
+	out->breaker_cooldown_us = interval_option_us(v[QC_BREAKER_COOLDOWN], isnull[QC_BREAKER_COOLDOWN],
+												  DEFAULT_BREAKER_COOLDOWN_US);
 	return true;
 }
 
@@ -145,6 +188,10 @@ queue_options_load(const char *name, QueueOptions *out)
 
 	memset(out, 0, sizeof(*out));
 	out->retry = default_retry_policy;
+	out->idempotency_window_us = DEFAULT_IDEMPOTENCY_WINDOW_US;
+	out->breaker_window_us = DEFAULT_BREAKER_WINDOW_US;
+	out->breaker_min_outcomes = DEFAULT_BREAKER_MIN_OUTCOMES;
+	out->breaker_cooldown_us = DEFAULT_BREAKER_COOLDOWN_US;
 	(void) catalog_scan("queue_config", config_columns, QC_NCOLUMNS, options_row_matches, &search);
 }
 
@@ -376,6 +423,35 @@ apply_max_attempts_override(Jsonb *headers, bool strict, int32 *max_attempts)
 		bad_header(strict, HEADER_MAX_ATTEMPTS, "an integer from 1 to 1000000");
 }
 
+/*
+ * A message's priority, 0 to PRIORITY_MAX (0 when it has none). A send
+ * refuses a malformed one (strict); read order treats it as 0.
+ */
+int32
+message_priority(Jsonb *headers, bool strict)
+{
+	JsonbValue *v = header_field(headers, HEADER_PRIORITY);
+	double		number;
+
+	if (v == NULL)
+		return 0;
+	if (number_value(v, &number) && number == floor(number) && number >= 0 && number <= PRIORITY_MAX)
+		return (int32) number;
+	bad_header(strict, HEADER_PRIORITY, "an integer from 0 to " CppAsString2(PRIORITY_MAX));
+	return 0;
+}
+
+/* The message's idempotency key, or NULL; a send has checked its form. */
+text *
+message_idempotency_key(Jsonb *headers)
+{
+	JsonbValue *v = header_field(headers, HEADER_IDEMPOTENCY_KEY);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return cstring_to_text_with_len(v->val.string.val, v->val.string.len);
+}
+
 static void
 apply_header_overrides(Jsonb *headers, bool strict, RetryPolicy *policy)
 {
@@ -499,6 +575,18 @@ check_message_headers(QueueEntry *queue, Jsonb *headers)
 		return;
 	apply_header_overrides(headers, true, &scratch);
 	check_key_header(headers, HEADER_GROUP, GROUP_KEY_MAX);
+	check_key_header(headers, HEADER_IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX);
+	if (header_field(headers, HEADER_PRIORITY) != NULL)
+	{
+		(void) message_priority(headers, true);
+		if (queue->options.priority_aging_us == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("queue \"%s\" does not use priorities", queue->names.name),
+					 errdetail("The message has header \"%s\".", HEADER_PRIORITY),
+					 errhint("Turn priorities on with pgmq.set_queue_options('%s', priority_aging => '1 minute'), "
+							 "or send without the header.", queue->names.name)));
+	}
 	for (size_t i = 0; i < lengthof(recorded_header_keys); i++)
 	{
 		if (header_field(headers, recorded_header_keys[i]) != NULL)

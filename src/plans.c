@@ -38,7 +38,8 @@
  * on the caller's, possibly seconds old in read_with_poll).
  *
  * Template placeholders, replaced by quoted qualified names: {queue} the queue
- * table, {archive} its archive, {sequence} its msg_id sequence.
+ * table, {archive} its archive, {sequence} its msg_id sequence; and
+ * {aging_us}, the queue's priority_aging in microseconds.
  */
 #include "queue_ext.h"
 
@@ -108,6 +109,13 @@
 	"pg_catalog.jsonb_build_object('state', " state ", 'at', " at ", 'attempts', " attempts ") || " extra ") " \
 	"FROM gone g"
 
+/*
+ * A message's rank in a queue with priorities; the expression of the queue's
+ * priority index, as pgmq._sync_priority_index writes it ({aging_us}: the
+ * queue's priority_aging in microseconds).
+ */
+#define MESSAGE_RANK "pgmq.message_rank(m.enqueued_at, m.headers, {aging_us})"
+
 /* A message's FIFO group; the expression pgmq.create_fifo_index indexes, verbatim. */
 #define GROUP_OF(h) \
 	"COALESCE(" h " ->> '" HEADER_GROUP "', '" DEFAULT_GROUP "')"
@@ -119,7 +127,7 @@ typedef struct PlanTemplate
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[5];
+	Oid			argtypes[9];
 	bool		index_paths_only;	/* plan with seq and bitmap scans disabled */
 	bool		read_only;
 	int			expected_rc;	/* what SPI returns when the statement ran */
@@ -131,6 +139,29 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
 		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "send"
+	},
+	/*
+	 * A send with an idempotency key ($5, of queue $4): claims the key until
+	 * $6 unless it is live at $7, and inserts the message under the msg_id it
+	 * claimed (taken from the queue's sequence, as a plain send's).
+	 */
+	[QP_SEND_KEYED] = {
+		"WITH claim AS ("
+		" INSERT INTO pgmq.idempotency_keys AS k (queue_name, idempotency_key, msg_id, expires_at)"
+		" VALUES ($4, $5, pg_catalog.nextval('{sequence}'::pg_catalog.regclass), $6)"
+		" ON CONFLICT (queue_name, idempotency_key) DO UPDATE"
+		" SET msg_id = EXCLUDED.msg_id, expires_at = EXCLUDED.expires_at WHERE k.expires_at <= $7"
+		" RETURNING k.msg_id) "
+		"INSERT INTO {queue} (msg_id, vt, message, headers) OVERRIDING SYSTEM VALUE "
+		"SELECT c.msg_id, $1, $2, $3 FROM claim c RETURNING msg_id",
+		7, {TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID},
+		true, false, SPI_OK_INSERT_RETURNING, "send"
+	},
+	/* The msg_id a live key ($2 of queue $1) was first sent as. */
+	[QP_IDEMPOTENT_MSG_ID] = {
+		"SELECT k.msg_id FROM pgmq.idempotency_keys k WHERE k.queue_name = $1 AND k.idempotency_key = $2",
+		2, {TEXTOID, TEXTOID}, true, false,
+		SPI_OK_SELECT, "send"
 	},
 	[QP_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers) "
@@ -355,6 +386,62 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_UPDATE_RETURNING, "progress"
 	},
 	/*
+	 * Priorities (priority.c): picked in rank order by the priority index,
+	 * returned in that order. $4: the conditional filter, or NULL.
+	 */
+	[QP_READ_PRIORITY] = {
+		"WITH picked AS MATERIALIZED (SELECT m.msg_id, " MESSAGE_RANK " AS rank FROM {queue} m "
+		" WHERE m.vt <= $2 AND ($4::pg_catalog.jsonb IS NULL OR m.message @> $4)"
+		" ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED), "
+		"leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		" FROM picked p WHERE m.msg_id = p.msg_id RETURNING " MESSAGE_COLUMNS_M ", p.rank) "
+		"SELECT " MESSAGE_COLUMNS " FROM leased ORDER BY rank, msg_id",
+		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true, false,
+		SPI_OK_SELECT, "read"
+	},
+	[QP_POP_PRIORITY] = {
+		"WITH picked AS MATERIALIZED (SELECT m.msg_id, " MESSAGE_RANK " AS rank FROM {queue} m "
+		" WHERE m.vt <= $2 ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED), "
+		"gone AS (DELETE FROM {queue} m USING picked p WHERE m.msg_id = p.msg_id "
+		" RETURNING " MESSAGE_COLUMNS_M ", p.rank) "
+		"SELECT " MESSAGE_COLUMNS " FROM gone ORDER BY rank, msg_id",
+		2, {INT8OID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_SELECT, "pop"
+	},
+	/* The circuit breaker (breaker.c): the queue's row ($1: registered name) ... */
+	[QP_BREAKER_LOCK] = {
+		"SELECT b.state, b.window_started_at, b.acks, b.nacks, b.prev_acks, b.prev_nacks, "
+		"b.opened_at, b.trips FROM pgmq.breaker_state b WHERE b.queue_name = $1 FOR UPDATE",
+		2, {TEXTOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_SELECT, "counting outcomes for the circuit breaker of"
+	},
+	[QP_BREAKER_CREATE] = {
+		"INSERT INTO pgmq.breaker_state (queue_name, window_started_at) VALUES ($1, $2) "
+		"ON CONFLICT (queue_name) DO NOTHING",
+		2, {TEXTOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_INSERT, "counting outcomes for the circuit breaker of"
+	},
+	[QP_BREAKER_SAVE] = {
+		"UPDATE pgmq.breaker_state SET state = $2, window_started_at = $3, acks = $4, nacks = $5, "
+		"prev_acks = $6, prev_nacks = $7, opened_at = $8, trips = $9, trial_until = NULL "
+		"WHERE queue_name = $1",
+		9, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID},
+		true, false, SPI_OK_UPDATE, "counting outcomes for the circuit breaker of"
+	},
+	/*
+	 * ... and the trial: open past its cooldown ($3), or a trial lapsed at $2;
+	 * leased until $4. A reader that finds another taking it skips, never waits.
+	 */
+	[QP_BREAKER_TRIAL] = {
+		"UPDATE pgmq.breaker_state SET state = 'half_open', trial_until = $4 "
+		"WHERE queue_name = (SELECT b.queue_name FROM pgmq.breaker_state b "
+		" WHERE b.queue_name = $1 AND ((b.state = 'open' AND b.opened_at <= $3) "
+		" OR (b.state = 'half_open' AND b.trial_until <= $2)) FOR UPDATE SKIP LOCKED) "
+		"RETURNING queue_name",
+		4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_UPDATE_RETURNING, "the circuit breaker trial of"
+	},
+	/*
 	 * FIFO groups (group_read.c). The scan walks the queue in msg_id order
 	 * from after $1, every row whatever its vt, to find each group's head.
 	 */
@@ -390,15 +477,19 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	},
 };
 
-/* Expands a template's placeholders into quoted, schema-qualified names. */
+/*
+ * Expands a template's placeholders: quoted, schema-qualified names, and the
+ * queue's priority aging (plans that use it are rebuilt when it changes).
+ */
 static char *
-plan_sql(const char *template, const QueueNames *names)
+plan_sql(const char *template, const QueueEntry *queue)
 {
-	static const char *const placeholders[] = {"{queue}", "{archive}", "{sequence}"};
+	static const char *const placeholders[] = {"{queue}", "{archive}", "{sequence}", "{aging_us}"};
 	const char *values[] = {
-		qualified_identifier(names->queue_table),
-		qualified_identifier(names->archive_table),
-		qualified_identifier(names->sequence),
+		qualified_identifier(queue->names.queue_table),
+		qualified_identifier(queue->names.archive_table),
+		qualified_identifier(queue->names.sequence),
+		psprintf(INT64_FORMAT, queue->options.priority_aging_us),
 	};
 	StringInfoData buf;
 	const char *p = template;
@@ -480,7 +571,7 @@ queue_plan(QueueEntry *queue, QueuePlanKind kind)
 		return plan;
 	}
 
-	sql = plan_sql(tpl->sql, &queue->names);
+	sql = plan_sql(tpl->sql, queue);
 
 	plan = SPI_prepare_cursor(sql, tpl->nargs, (Oid *) tpl->argtypes,
 							  CURSOR_OPT_GENERIC_PLAN);

@@ -79,6 +79,25 @@ queue_entry_release_plans(QueueEntry *entry)
 	}
 }
 
+/*
+ * The priority plans have the queue's aging in their text. A plan still
+ * running in an outer call keeps its own reference to what it executes.
+ */
+static void
+queue_entry_release_plans_using_aging(QueueEntry *entry)
+{
+	static const QueuePlanKind kinds[] = {QP_READ_PRIORITY, QP_POP_PRIORITY};
+
+	for (size_t i = 0; i < lengthof(kinds); i++)
+	{
+		if (entry->plans[kinds[i]] != NULL)
+		{
+			SPI_freeplan(entry->plans[kinds[i]]);
+			entry->plans[kinds[i]] = NULL;
+		}
+	}
+}
+
 static void
 queue_entry_forget(QueueEntry *entry)
 {
@@ -117,9 +136,12 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 		Oid			sequence_relid = pgmq_relid(names->sequence);
 		bool		hint_allowed = scan_hint_allowed(sequence_relid);
 		QueueOptions options;
+		BreakerState breaker;
+		char	   *registered_name = queue_registered_name(names->name);
 		bool		settled;
 
 		queue_options_load(names->name, &options);
+		breaker_state_load(names->name, &breaker);
 		settled = (seen == queue_cache_invalidations);
 
 		CHECK_FOR_INTERRUPTS();
@@ -134,11 +156,15 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 
 		if (queue_relid != entry->queue_relid || archive_relid != entry->archive_relid)
 			queue_entry_release_plans(entry);
+		else if (options.priority_aging_us != entry->options.priority_aging_us)
+			queue_entry_release_plans_using_aging(entry);
 		entry->options = options;
+		entry->breaker = breaker;
 		if (!settled || entry->sequence_changed || queue_relid != entry->queue_relid ||
 			sequence_relid != entry->sequence_relid)
 			scan_hint_reset(&entry->hint, hint_allowed);
 		entry->names = *names;
+		strlcpy(entry->registered_name, registered_name, sizeof(entry->registered_name));
 		entry->queue_relid = queue_relid;
 		entry->archive_relid = archive_relid;
 		entry->sequence_relid = sequence_relid;

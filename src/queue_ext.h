@@ -59,6 +59,8 @@ extern char *queue_registered_name(const char *name);
 typedef enum QueuePlanKind
 {
 	QP_SEND,
+	QP_SEND_KEYED,
+	QP_IDEMPOTENT_MSG_ID,
 	QP_SEND_BATCH,
 	QP_READ,
 	QP_READ_CONDITIONAL,
@@ -89,6 +91,12 @@ typedef enum QueuePlanKind
 	QP_CANCEL,
 	QP_CANCEL_ARCHIVE,
 	QP_PROGRESS,
+	QP_READ_PRIORITY,
+	QP_POP_PRIORITY,
+	QP_BREAKER_LOCK,
+	QP_BREAKER_CREATE,
+	QP_BREAKER_SAVE,
+	QP_BREAKER_TRIAL,
 	QP_GROUP_SCAN,
 	QP_GROUP_LOCK,
 	QP_GROUP_FOLLOWERS,
@@ -124,6 +132,12 @@ typedef struct QueueOptions
 	bool		keep_history;	/* ack and cancel archive with an outcome */
 	int32		max_message_size;	/* bytes of message + headers; 0: no limit */
 	bool		paused;			/* reads return nothing */
+	int64		idempotency_window_us;	/* how long an idempotency key holds */
+	int64		priority_aging_us;	/* one priority level's head start; 0: no priorities */
+	double		breaker_threshold;	/* share of nacks that opens the breaker; 0: none */
+	int64		breaker_window_us;
+	int32		breaker_min_outcomes;
+	int64		breaker_cooldown_us;
 } QueueOptions;
 
 /* Header keys: what a sender may set, and what queue_ext records. */
@@ -142,6 +156,12 @@ typedef struct QueueOptions
 /* Longest group a send accepts, in characters (SQS's MessageGroupId limit). */
 #define GROUP_KEY_MAX		128
 
+/* Ordering and dedup headers a sender may set. */
+#define HEADER_PRIORITY		"x-queue-ext-priority"
+#define HEADER_IDEMPOTENCY_KEY "x-queue-ext-idempotency-key"
+#define PRIORITY_MAX		9	/* priorities run from 0 (the default) to 9, the most urgent */
+#define IDEMPOTENCY_KEY_MAX 128 /* characters */
+
 /* Most entries x-queue-ext-errors keeps (the oldest go first). */
 #define ERROR_HISTORY_MAX 10
 
@@ -157,6 +177,21 @@ typedef struct ScanHint
 	TimestampTz next_step_at;
 } ScanHint;
 
+/* breaker.c: a queue's circuit breaker, as last read (the counts stay in the table). */
+typedef enum BreakerStateKind
+{
+	BREAKER_CLOSED,
+	BREAKER_OPEN,
+	BREAKER_HALF_OPEN
+} BreakerStateKind;
+
+typedef struct BreakerState
+{
+	BreakerStateKind state;
+	TimestampTz opened_at;
+	TimestampTz trial_until;	/* half open: the trial's lease ends */
+} BreakerState;
+
 typedef struct QueueEntry
 {
 	char		key[QUEUE_NAME_MAX_LEN + 1];	/* hash key: the name as given */
@@ -166,7 +201,9 @@ typedef struct QueueEntry
 	Oid			archive_relid;
 	Oid			sequence_relid;
 	QueueNames	names;
+	char		registered_name[QUEUE_NAME_MAX_LEN + 1];	/* as pgmq.meta has it */
 	QueueOptions options;
+	BreakerState breaker;
 	SPIPlanPtr	plans[QP_COUNT];
 	int			plan_generations[QP_COUNT];	/* of the generic plans we built */
 	ScanHint	hint;
@@ -177,11 +214,17 @@ extern int32 message_max_attempts(const QueueOptions *options, Jsonb *headers);
 extern void message_retry_policy(const QueueOptions *options, Jsonb *headers, RetryPolicy *out);
 extern double retry_delay_seconds(const RetryPolicy *policy, int32 attempt);
 extern void check_message_headers(QueueEntry *queue, Jsonb *headers);
+extern int32 message_priority(Jsonb *headers, bool strict);
+extern text *message_idempotency_key(Jsonb *headers);
 extern char *queues_dead_lettering_into(const char *name);
 extern uint64 dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust,
 								   const char *reason);
 extern void check_message_size(QueueEntry *queue, Datum message, bool message_null,
 							   Datum headers, bool headers_null);
+
+extern void breaker_state_load(const char *name, BreakerState *out);
+extern int64 breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds);
+extern void breaker_record(QueueEntry *queue, int64 acked, int64 nacked);
 
 extern void queue_cache_init(void);
 extern QueueEntry *queue_find(const char *name);
@@ -201,8 +244,9 @@ extern int64 scan_hint_start(QueueEntry *queue);
 typedef uint64 (*ReadAttempt) (FunctionCallInfo fcinfo, QueueEntry *queue, void *arg);
 
 extern int32 read_vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue);
+extern int64 deliverable_limit(QueueEntry *queue, int64 limit, int32 vt_seconds);
 extern uint64 lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
-							  const Datum *values, int *dead);
+							  const Datum *values, const bool *nulls, int *dead);
 extern uint64 read_refilling(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
 							 uint64 (*statement) (FunctionCallInfo, QueueEntry *, int64, void *, int *),
 							 void *arg);

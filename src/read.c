@@ -14,7 +14,8 @@
  * changing this loop. The grouped reads (group_read.c) lease through the same
  * receiver and poll with the same loop.
  *
- * Job options (options.c) shape a read: a paused queue returns nothing; a
+ * Job options (options.c) shape a read: a paused queue returns nothing, and
+ * an open circuit breaker (breaker.c) nothing or one trial message; a
  * NULL vt takes the queue's default_vt; and a message found visible again
  * after its last allowed delivery (its worker never acked it) is not
  * delivered but dead-lettered, in the same statement's transaction. The rows
@@ -133,7 +134,7 @@ lease_destroy(DestReceiver *self)
  */
 uint64
 lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
-				const Datum *values, int *dead)
+				const Datum *values, const bool *nulls, int *dead)
 {
 	LeaseReceiver receiver = {
 		.pub = {
@@ -149,7 +150,7 @@ lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
 		.ids_context = CurrentMemoryContext,
 	};
 
-	queue_execute_to(queue, kind, values, NULL, &receiver.pub);
+	queue_execute_to(queue, kind, values, nulls, &receiver.pub);
 	receiver.pub.rDestroy(&receiver.pub);
 	if (receiver.ndead > 0)
 		dead_letter_messages(queue,
@@ -195,19 +196,43 @@ plain_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[5];
 
+	bool		nulls[5] = {false, false, false, false, false};
+
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = TimestampTzGetDatum(now + (int64) read->vt_seconds * USECS_PER_SEC);
+	if (queue->options.priority_aging_us > 0)
+	{
+		/* Rank order (priority.c); the filter is a parameter that may be NULL. */
+		values[3] = PointerGetDatum(read->cond);
+		nulls[3] = read->cond == NULL;
+		return lease_statement(fcinfo, queue, QP_READ_PRIORITY, values, nulls, dead);
+	}
 	values[3] = Int64GetDatum(scan_hint_start(queue));
 	values[4] = PointerGetDatum(read->cond);
 	return lease_statement(fcinfo, queue, read->cond ? QP_READ_CONDITIONAL : QP_READ,
-						   values, dead);
+						   values, NULL, dead);
 }
 
 static uint64
 plain_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
 {
-	return read_refilling(fcinfo, queue, ((PlainRead *) arg)->limit, plain_read_statement, arg);
+	PlainRead  *read = arg;
+	int64		limit = deliverable_limit(queue, read->limit, read->vt_seconds);
+
+	return limit > 0 ? read_refilling(fcinfo, queue, limit, plain_read_statement, arg) : 0;
+}
+
+/*
+ * How many of limit messages a read may deliver now: none from a paused
+ * queue, and what the circuit breaker allows. SPI must be connected.
+ */
+int64
+deliverable_limit(QueueEntry *queue, int64 limit, int32 vt_seconds)
+{
+	if (queue->options.paused)
+		return 0;
+	return breaker_read_limit(queue, limit, vt_seconds);
 }
 
 /* vt, or the queue's default_vt when vt is NULL. */
@@ -246,7 +271,7 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 			break;
 		/* Again each time: a resume (or other change) made while polling applies. */
 		queue = queue_lookup(name);
-		if (!queue->options.paused && attempt(fcinfo, queue, arg) > 0)
+		if (attempt(fcinfo, queue, arg) > 0)
 			break;
 
 		remaining_ms = (long) ((stop_at - GetCurrentTimestamp()) / 1000);
@@ -277,8 +302,6 @@ queue_ext_read(PG_FUNCTION_ARGS)
 	};
 
 	srf_begin(fcinfo);
-	if (queue->options.paused)
-		return (Datum) 0;
 	spi_connect_or_error();
 	plain_read(fcinfo, queue, &read);
 	SPI_finish();
@@ -309,15 +332,24 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 	int64		limit = read_limit_arg(fcinfo, 1);
 	Datum		values[3];
 
-	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	srf_begin(fcinfo);
-	if (queue->options.paused)
-		return (Datum) 0;
 	spi_connect_or_error();
-	values[2] = Int64GetDatum(scan_hint_start(queue));
-	queue_execute(queue, QP_POP, values, NULL, fcinfo);
+	/* A pop finishes the message at once: its lease is nominal (1 s) for a breaker trial. */
+	values[0] = Int64GetDatum(deliverable_limit(queue, limit, 1));
+	if (DatumGetInt64(values[0]) == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
+	if (queue->options.priority_aging_us > 0)
+		queue_execute(queue, QP_POP_PRIORITY, values, NULL, fcinfo);
+	else
+	{
+		values[2] = Int64GetDatum(scan_hint_start(queue));
+		queue_execute(queue, QP_POP, values, NULL, fcinfo);
+	}
 	SPI_finish();
 	return (Datum) 0;
 }

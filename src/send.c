@@ -84,6 +84,48 @@ delay_text_arg(FunctionCallInfo fcinfo, int argno)
 	return seconds_or_timestamp_from_text(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 }
 
+/* ---- idempotency keys ---- */
+
+/*
+ * Sends one message (values as QP_SEND takes them) whose headers carry an
+ * idempotency key: claims the key for the queue's window and inserts the
+ * message in one statement, or, when the key is live (sent within the
+ * window, by this transaction or a committed one), inserts nothing and
+ * returns the msg_id it was first sent as. Two sessions sending one key at
+ * once meet on the key's primary key: the second waits for the first to
+ * commit or roll back. SPI must be connected; the msg_id goes to dest.
+ */
+static void
+send_keyed(QueueEntry *queue, const Datum *values, const bool *nulls, text *key,
+		   DestReceiver *dest)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		keyed[7];
+	bool		keyed_nulls[7];
+
+	memcpy(keyed, values, sizeof(Datum) * 3);
+	memcpy(keyed_nulls, nulls, sizeof(bool) * 3);
+	keyed[3] = CStringGetTextDatum(queue->registered_name);
+	keyed[4] = PointerGetDatum(key);
+	keyed[5] = TimestampTzGetDatum(now + queue->options.idempotency_window_us);
+	keyed[6] = TimestampTzGetDatum(now);
+	memset(keyed_nulls + 3, 0, sizeof(bool) * 4);
+	if (queue_execute_to(queue, QP_SEND_KEYED, keyed, keyed_nulls, dest) == 0)
+		queue_execute_to(queue, QP_IDEMPOTENT_MSG_ID, keyed + 3, keyed_nulls + 3, dest);
+}
+
+/* Sends one message, through its idempotency key when it has one. */
+static void
+send_message(QueueEntry *queue, const Datum *values, const bool *nulls, DestReceiver *dest)
+{
+	text	   *key = nulls[2] ? NULL : message_idempotency_key(DatumGetJsonbP(values[2]));
+
+	if (key != NULL)
+		send_keyed(queue, values, nulls, key, dest);
+	else
+		queue_execute_to(queue, QP_SEND, values, nulls, dest);
+}
+
 /* ---- single messages ---- */
 
 static Datum
@@ -93,6 +135,7 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
+	DestReceiver *dest;
 
 	values[0] = TimestampTzGetDatum(vt);
 	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
@@ -116,7 +159,9 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	queue_execute(queue, QP_SEND, values, nulls, fcinfo);
+	dest = srf_receiver(fcinfo);
+	send_message(queue, values, nulls, dest);
+	dest->rDestroy(dest);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -198,10 +243,14 @@ array_length_1d(ArrayType *arr)
 	return ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
 }
 
-/* Every message of a batch passes the checks a single send makes; headers may be NULL. */
-static void
+/*
+ * Every message of a batch passes the checks a single send makes; headers
+ * may be NULL. Returns true when some message has an idempotency key.
+ */
+static bool
 check_batch(QueueEntry *queue, ArrayType *msgs, ArrayType *headers)
 {
+	bool		keyed = false;
 	Datum	   *msg_values;
 	bool	   *msg_nulls;
 	Datum	   *header_values = NULL;
@@ -217,9 +266,38 @@ check_batch(QueueEntry *queue, ArrayType *msgs, ArrayType *headers)
 		bool		no_headers = headers == NULL || header_nulls[i];
 
 		if (!no_headers)
+		{
 			check_message_headers(queue, DatumGetJsonbP(header_values[i]));
+			keyed |= message_idempotency_key(DatumGetJsonbP(header_values[i])) != NULL;
+		}
 		check_message_size(queue, msg_values[i], msg_nulls[i],
 						   no_headers ? (Datum) 0 : header_values[i], no_headers);
+	}
+	return keyed;
+}
+
+/*
+ * A batch with idempotency keys: each message on its own, in order, so a key
+ * repeated within the batch returns the msg_id of its first message.
+ */
+static void
+send_batch_keyed(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *headers,
+				 DestReceiver *dest)
+{
+	Datum	   *msg_values;
+	bool	   *msg_nulls;
+	Datum	   *header_values;
+	bool	   *header_nulls;
+	int			n;
+
+	deconstruct_array(msgs, JSONBOID, -1, false, TYPALIGN_INT, &msg_values, &msg_nulls, &n);
+	deconstruct_array(headers, JSONBOID, -1, false, TYPALIGN_INT, &header_values, &header_nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3] = {TimestampTzGetDatum(vt), msg_values[i], header_values[i]};
+		bool		nulls[3] = {false, msg_nulls[i], header_nulls[i]};
+
+		send_message(queue, values, nulls, dest);
 	}
 }
 
@@ -232,6 +310,7 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	Datum		values[3];
 	bool		nulls[3] = {false, false, true};
 	int			nmsgs;
+	bool		keyed = false;
 
 	if (PG_ARGISNULL(1) ||
 		(nmsgs = array_length_1d(PG_GETARG_ARRAYTYPE_P(1))) == 0)
@@ -270,11 +349,19 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 
 	queue = queue_lookup_arg(fcinfo, 0);
 	if (!nulls[2] || queue->options.max_message_size > 0)
-		check_batch(queue, msgs, nulls[2] ? NULL : DatumGetArrayTypeP(values[2]));
+		keyed = check_batch(queue, msgs, nulls[2] ? NULL : DatumGetArrayTypeP(values[2]));
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);
+	if (keyed)
+	{
+		DestReceiver *dest = srf_receiver(fcinfo);
+
+		send_batch_keyed(queue, vt, msgs, DatumGetArrayTypeP(values[2]), dest);
+		dest->rDestroy(dest);
+	}
+	else
+		queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);
 	SPI_finish();
 	return (Datum) 0;
 }

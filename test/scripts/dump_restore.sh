@@ -24,6 +24,13 @@ SELECT queue_name FROM pgmq.set_queue_options('orders', max_attempts => 3, dead_
                                               keep_history => true, backoff_base => 5);
 SELECT pgmq.nack('orders', 4, 1, 'failed once');
 SELECT pgmq.ack('orders', 5, 1, '{"done": true}');
+-- Ordering and dedup: a priority queue (its index uses an extension function),
+-- a fifo index, and idempotency keys.
+SELECT pgmq.create('urgent');
+SELECT queue_name FROM pgmq.set_queue_options('urgent', priority_aging => '30 seconds');
+SELECT count(*) FROM pgmq.send('urgent', '{"p": 1}', '{"x-queue-ext-priority": 1, "x-queue-ext-idempotency-key": "u1"}');
+SELECT count(*) FROM pgmq.send('urgent', '{"p": 7}', '{"x-queue-ext-priority": 7}');
+SELECT pgmq.create_fifo_index('orders');
 SQL
 
 snapshot() {
@@ -38,6 +45,9 @@ SELECT 'options', queue_name, max_attempts, dead_letter_queue, keep_history, bac
 SELECT 'jobs', msg_id, headers -> 'x-queue-ext-nacked', headers -> 'x-queue-ext-errors' -> 0 ->> 'error'
 FROM pgmq.q_orders WHERE headers IS NOT NULL;
 SELECT 'outcomes', msg_id, headers -> 'x-queue-ext-outcome' ->> 'state' FROM pgmq.a_orders ORDER BY msg_id;
+SELECT 'keys', queue_name, idempotency_key, msg_id FROM pgmq.idempotency_keys;
+SELECT 'indexes', indexname FROM pg_indexes WHERE indexname IN ('q_urgent_priority_idx', 'q_orders_fifo_idx') ORDER BY 2;
+SELECT 'priority', queue_name, priority_aging FROM pgmq.queue_options WHERE queue_name = 'urgent';
 SQL
 }
 
@@ -64,10 +74,17 @@ SELECT pgmq.nack('orders', 4, read_ct) FROM pgmq.read('orders', 30, 1);
 SELECT 'dead:' || count(*) FROM pgmq.q_orders_dead;
 SQL
 
+# ... priorities read through the restored index, and a restored idempotency
+# key still returns its first msg_id.
+[ "$(psql -qXAt -d "$dst" -c "SELECT message ->> 'p' FROM pgmq.read('urgent', 30, 1)")" = "7" ]
+[ "$(psql -qXAt -d "$dst" -c "SELECT * FROM pgmq.send('urgent', '{}', '{\"x-queue-ext-idempotency-key\": \"u1\"}')")" = "1" ]
+
 # DROP EXTENSION leaves queue tables and their data in place. (A queue's
-# notify trigger depends on the extension's trigger function, so, as in pgmq,
-# notifications are switched off first or the drop needs CASCADE.)
-psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "SELECT pgmq.disable_notify_insert('orders')" -c "DROP EXTENSION queue_ext"
+# notify trigger depends on the extension's trigger function, and a priority
+# index on its rank function, so, as in pgmq, notifications and priorities
+# are switched off first or the drop needs CASCADE.)
+psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "SELECT pgmq.disable_notify_insert('orders')" \
+  -c "SELECT FROM pgmq.reset_queue_options('urgent', ARRAY['priority_aging'])" -c "DROP EXTENSION queue_ext"
 left=$(psql -qXAt -d "$src" -c "SELECT (SELECT count(*) FROM pgmq.q_orders) || '/' || (SELECT count(*) FROM pgmq.a_orders)")
 echo "after DROP EXTENSION: q_orders/a_orders = $left"
 [ "$left" = "497/4" ]
