@@ -22,10 +22,15 @@
 # mixes read 1 + delete, read 1 + ack and read 1 + nack on one queue at equal
 # weight; the per-script latencies compare ack and nack with plain delete.
 #
+# Then the ordering runs (BENCH_PAIRED_REPS): read 1 + delete with priorities
+# and with FIFO groups (1 k groups), and send with idempotency keys, each
+# paired with its plain form; and a grouped read on 1 M messages in 10 k
+# groups beside pgmq 1.13's way of doing it.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh 1 M-message queue, throughput every 5 s.
 #
-#   bash bench/run.sh            # the full run, about 55 minutes
+#   bash bench/run.sh            # the full run, about 65 minutes
 #   BENCH_SECONDS=5 BENCH_REPS=1 BENCH_CHURN_SECONDS=20 bash bench/run.sh   # a smoke run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +43,8 @@ paired_reps="${BENCH_PAIRED_REPS:-3}"
 prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
-rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv
+rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
+      "$out"/ordering.tsv "$out"/grouped.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -125,6 +131,61 @@ for rep in $(seq 1 "$paired_reps"); do
     -f bench/workloads/read1_nack_ext.sql@1 >"$out/jobs.$rep.log" 2>&1 || { cat "$out/jobs.$rep.log" >&2; exit 1; }
   lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/jobs.$rep.log" | paste -sd' ')
   printf '%s\t%s\n' "$rep" "${lat// /$'\t'}" | tee -a "$out/jobs.tsv"
+done
+
+# Ordering and dedup beside their plain forms: each pgbench mixes the plain
+# script on queue "bench" with the variant on its own queue, equal weight.
+ordering_fill="${BENCH_ORDERING_FILL:-200000}"
+payload='{"task":"email","to":"user@example.com","attempt":1,"body":{"subject":"hello","lines":3}}'
+ordering_tables() {
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta
+WHERE queue_name IN ('bench', 'bench_prio', 'bench_groups', 'bench_idem');
+DROP TABLE IF EXISTS floor_q, floor_a;
+SELECT pgmq.create(q) FROM unnest(ARRAY['bench', 'bench_prio', 'bench_groups', 'bench_idem']) q;
+SELECT FROM pgmq.set_queue_options('bench_prio', priority_aging => '1 minute');
+SELECT pgmq.create_fifo_index('bench_groups');
+INSERT INTO pgmq.q_bench (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+INSERT INTO pgmq.q_bench_prio (vt, message, headers)
+SELECT clock_timestamp(), '$payload', jsonb_build_object('x-queue-ext-priority', i % 10) FROM generate_series(1, $ordering_fill) i;
+INSERT INTO pgmq.q_bench_groups (vt, message, headers)
+SELECT clock_timestamp(), '$payload', jsonb_build_object('x-pgmq-group', 'g' || i % 1000) FROM generate_series(1, $ordering_fill) i;
+VACUUM ANALYZE pgmq.q_bench, pgmq.q_bench_prio, pgmq.q_bench_groups, pgmq.q_bench_idem;
+CHECKPOINT;
+SQL
+}
+for rep in $(seq 1 "$paired_reps"); do
+  for pair in "priorities read1_delete_ext read1_delete_prio" "groups read1_delete_ext read1_delete_groups" \
+              "idempotency send_headers_plain send_headers_idem"; do
+    read -r name plain variant <<<"$pair"
+    ordering_tables
+    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
+      -f "bench/workloads/$plain.sql@1" -f "bench/workloads/$variant.sql@1" \
+      >"$out/ordering.$name.$rep.log" 2>&1 || { cat "$out/ordering.$name.$rep.log" >&2; exit 1; }
+    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/ordering.$name.$rep.log" | paste -sd' ')
+    printf '%s\t%s\t%s\n' "$name" "$rep" "${lat// /$'\t'}" | tee -a "$out/ordering.tsv"
+  done
+done
+
+# A grouped read of 10 on 1 M messages in 10 k groups (sent round robin, with
+# the fifo index), beside the same read done pgmq 1.13's way, one client,
+# rolled back each time so every read sees the same queue.
+psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta WHERE queue_name LIKE 'bench%';
+SELECT pgmq.create('bench_fifo');
+INSERT INTO pgmq.q_bench_fifo (vt, message, headers)
+SELECT clock_timestamp(), '$payload', jsonb_build_object('x-pgmq-group', 'g' || i % 10000) FROM generate_series(1, 1000000) i;
+SELECT pgmq.create_fifo_index('bench_fifo');
+VACUUM ANALYZE pgmq.q_bench_fifo;
+CHECKPOINT;
+SQL
+for rep in $(seq 1 "$paired_reps"); do
+  for impl in ext pgmq_style; do
+    "$pgbench_bin" -n -M prepared -c 1 -j 1 -T 10 -f "bench/workloads/grouped10_$impl.sql" \
+      >"$out/grouped.$impl.$rep.log" 2>&1 || { cat "$out/grouped.$impl.$rep.log" >&2; exit 1; }
+    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$out/grouped.$impl.$rep.log")
+    printf '%s\t%s\t%s\n' "$impl" "$rep" "$lat" | tee -a "$out/grouped.tsv"
+  done
 done
 
 for rep in $(seq 1 "$churn_reps"); do

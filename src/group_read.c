@@ -307,6 +307,43 @@ lock_followers(QueueEntry *queue, IdList *followers, int ngroups, TimestampTz no
 }
 
 /*
+ * A grouped read that wants heads only (read_grouped_head, or any grouped
+ * read of one message): each batch of heads the scan finds is locked and
+ * leased in one statement, and the scan goes on while heads were lost to
+ * other readers.
+ */
+static uint64
+group_read_heads(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 vt_seconds,
+				 int *dead)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	HeadScanner scan;
+	GroupHead  *candidates = palloc(sizeof(GroupHead) * limit);
+	int64	   *head_ids = palloc(sizeof(int64) * limit);
+	uint64		delivered = 0;
+	Datum		values[3];
+
+	scanner_init(&scan, queue, now, limit);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = TimestampTzGetDatum(now + (int64) vt_seconds * USECS_PER_SEC);
+	while (delivered < (uint64) limit)
+	{
+		int			n = scanner_next_heads(&scan, (int) (limit - delivered), candidates);
+		int			batch_dead;
+
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++)
+			head_ids[i] = candidates[i].head_id;
+		values[0] = id_array(head_ids, n);
+		delivered += lease_statement(fcinfo, queue, QP_GROUP_LEASE_HEADS, values, NULL, &batch_dead);
+		*dead += batch_dead;
+	}
+	hash_destroy(scan.seen);
+	return delivered;
+}
+
+/*
  * One grouped read: picks, locks and leases up to limit messages. Returns the
  * number delivered; *dead counts the messages dead-lettered instead.
  */
@@ -328,6 +365,8 @@ group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 	*dead = 0;
 	if (limit <= 0)
 		return 0;
+	if (read->mode == GROUPS_HEADS || limit == 1)
+		return group_read_heads(fcinfo, queue, limit, read->vt_seconds, dead);
 	scanner_init(&scan, queue, now, read->mode == GROUPS_FILL_FIRST ? 1 : limit);
 
 	while (picked.n < limit)

@@ -110,11 +110,29 @@
 	"FROM gone g"
 
 /*
- * A message's rank in a queue with priorities; the expression of the queue's
- * priority index, as pgmq._sync_priority_index writes it ({aging_us}: the
- * queue's priority_aging in microseconds).
+ * Priorities (priority.c): a message's level, the expression of the queue's
+ * priority index (pgmq._sync_priority_index writes the same); its rank, with
+ * the queue's priority_aging ({aging_us}); and the read candidates: up to
+ * $1 + 1 visible messages of each level from its mark ($5) in msg_id order,
+ * the best $1 + 1 of them by rank.
  */
-#define MESSAGE_RANK "pgmq.message_rank(m.enqueued_at, m.headers, {aging_us})"
+#define PRIORITY_OF(row) "pgmq.message_priority(" row ".headers)"
+/*
+ * Level lvl's messages from msg_id start, as a range of the priority index.
+ * Written as a row comparison, not "priority = lvl AND msg_id >= start":
+ * with the equality the planner may walk the primary key instead, filtering
+ * out every other level's messages.
+ */
+#define LEVEL_FROM(row, lvl, start) \
+	"(" PRIORITY_OF(row) ", " row ".msg_id) >= (" lvl ", " start ") AND " PRIORITY_OF(row) " <= " lvl
+#define MESSAGE_RANK(row) "pgmq.message_rank(" row ".enqueued_at, " row ".headers, {aging_us})"
+#define PRIORITY_CANDIDATES(filter) \
+	"SELECT c.msg_id FROM pg_catalog.generate_series(0, " CppAsString2(PRIORITY_MAX) ") AS l(p) " \
+	"CROSS JOIN LATERAL (SELECT q.msg_id, q.enqueued_at, q.headers FROM {queue} q " \
+	" WHERE " LEVEL_FROM("q", "l.p", "($5::pg_catalog.int8[])[l.p + 1]") \
+	" AND q.vt <= $2" filter \
+	" ORDER BY " PRIORITY_OF("q") ", q.msg_id LIMIT $1) c " \
+	"ORDER BY " MESSAGE_RANK("c") ", c.msg_id LIMIT $1 + 1"
 
 /* A message's FIFO group; the expression pgmq.create_fifo_index indexes, verbatim. */
 #define GROUP_OF(h) \
@@ -252,6 +270,16 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		1, {INT8OID}, true, false,
 		SPI_OK_SELECT, "finding the first message of"
 	},
+	/* The rank hint's step (scan_hint.c): not read-only, for a fresh snapshot. */
+	/* Each priority level's first message from its mark ($1, bigint[]): scan_hint.c. */
+	[QP_FIRST_LIVE_LEVELS] = {
+		"SELECT l.p, (SELECT q.msg_id FROM {queue} q WHERE "
+		LEVEL_FROM("q", "l.p", "($1::pg_catalog.int8[])[l.p + 1]")
+		" ORDER BY " PRIORITY_OF("q") ", q.msg_id LIMIT 1) "
+		"FROM pg_catalog.generate_series(0, " CppAsString2(PRIORITY_MAX) ") AS l(p)",
+		1, {INT8ARRAYOID}, true, false,
+		SPI_OK_SELECT, "finding the first messages of"
+	},
 	[QP_ACK] = {
 		"DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED,
 		2, {INT8OID, INT4OID}, true, false,
@@ -386,26 +414,30 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_UPDATE_RETURNING, "progress"
 	},
 	/*
-	 * Priorities (priority.c): picked in rank order by the priority index,
-	 * returned in that order. $4: the conditional filter, or NULL.
+	 * Priorities (priority.c). Candidates: the first messages of each
+	 * priority level from its mark ($5, bigint[]) in msg_id order, by the
+	 * index on (priority, msg_id); the best of them by rank are locked in
+	 * rank order and leased, returned in that order. $4: the conditional
+	 * filter, or NULL.
 	 */
 	[QP_READ_PRIORITY] = {
-		"WITH picked AS MATERIALIZED (SELECT m.msg_id, " MESSAGE_RANK " AS rank FROM {queue} m "
-		" WHERE m.vt <= $2 AND ($4::pg_catalog.jsonb IS NULL OR m.message @> $4)"
-		" ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED), "
-		"leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
-		" FROM picked p WHERE m.msg_id = p.msg_id RETURNING " MESSAGE_COLUMNS_M ", p.rank) "
+		"WITH leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		" WHERE m.msg_id = ANY(ARRAY("
+		"  SELECT x.msg_id FROM {queue} x WHERE x.msg_id = ANY(ARRAY(" PRIORITY_CANDIDATES(
+			" AND ($4::pg_catalog.jsonb IS NULL OR q.message @> $4)") "))"
+		"  AND x.vt <= $2 ORDER BY " MESSAGE_RANK("x") ", x.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK("m") " AS rank) "
 		"SELECT " MESSAGE_COLUMNS " FROM leased ORDER BY rank, msg_id",
-		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true, false,
+		5, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, INT8ARRAYOID}, true, false,
 		SPI_OK_SELECT, "read"
 	},
 	[QP_POP_PRIORITY] = {
-		"WITH picked AS MATERIALIZED (SELECT m.msg_id, " MESSAGE_RANK " AS rank FROM {queue} m "
-		" WHERE m.vt <= $2 ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED), "
-		"gone AS (DELETE FROM {queue} m USING picked p WHERE m.msg_id = p.msg_id "
-		" RETURNING " MESSAGE_COLUMNS_M ", p.rank) "
+		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = ANY(ARRAY("
+		"  SELECT x.msg_id FROM {queue} x WHERE x.msg_id = ANY(ARRAY(" PRIORITY_CANDIDATES("") "))"
+		"  AND x.vt <= $2 ORDER BY " MESSAGE_RANK("x") ", x.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK("m") " AS rank) "
 		"SELECT " MESSAGE_COLUMNS " FROM gone ORDER BY rank, msg_id",
-		2, {INT8OID, TIMESTAMPTZOID}, true, false,
+		5, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, INT8ARRAYOID}, true, false,
 		SPI_OK_SELECT, "pop"
 	},
 	/* The circuit breaker (breaker.c): the queue's row ($1: registered name) ... */
@@ -464,6 +496,16 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"WHERE " GROUP_OF("m.headers") " = $1 AND m.msg_id > $2 ORDER BY m.msg_id LIMIT $3",
 		4, {TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}, true, false,
 		SPI_OK_SELECT, "read_grouped"
+	},
+	/* Locks and leases those of heads $1 still visible at $2, in msg_id order. */
+	[QP_GROUP_LEASE_HEADS] = {
+		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		"WHERE m.msg_id = ANY(ARRAY("
+		" SELECT h.msg_id FROM {queue} h WHERE h.msg_id = ANY($1) AND h.vt <= $2"
+		" ORDER BY h.msg_id FOR UPDATE SKIP LOCKED)) "
+		"RETURNING " MESSAGE_COLUMNS_M,
+		3, {INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_UPDATE_RETURNING, "read_grouped"
 	},
 	/* Leases the locked messages $1, returned in the order $1 lists them. */
 	[QP_GROUP_LEASE] = {

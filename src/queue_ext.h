@@ -74,6 +74,7 @@ typedef enum QueuePlanKind
 	QP_METRICS,
 	QP_SEQUENCE_POSITION,
 	QP_FIRST_LIVE_ID,
+	QP_FIRST_LIVE_LEVELS,
 	QP_ACK,
 	QP_ACK_ARCHIVE,
 	QP_ACK_MANY,
@@ -100,6 +101,7 @@ typedef enum QueuePlanKind
 	QP_GROUP_SCAN,
 	QP_GROUP_LOCK,
 	QP_GROUP_FOLLOWERS,
+	QP_GROUP_LEASE_HEADS,
 	QP_GROUP_LEASE,
 	QP_COUNT
 } QueuePlanKind;
@@ -165,10 +167,17 @@ typedef struct QueueOptions
 /* Most entries x-queue-ext-errors keeps (the oldest go first). */
 #define ERROR_HISTORY_MAX 10
 
-/* scan_hint.c: the msg_id below which nothing is left to read (per backend). */
+/* A queue with priorities keeps one msg_id order per priority level. */
+#define PRIORITY_LEVELS (PRIORITY_MAX + 1)
+
+/*
+ * scan_hint.c: the msg_id below which nothing is left to read (per backend),
+ * one per priority level on a queue with priorities.
+ */
 typedef struct ScanHint
 {
-	int64		start;			/* no readable message has a smaller msg_id */
+	int64		start[PRIORITY_LEVELS]; /* no readable message (of level i) has a smaller msg_id */
+	int			nlevels;		/* 1, or PRIORITY_LEVELS on a queue with priorities */
 	bool		enabled;		/* false when the sequence caches ids */
 	bool		round_open;		/* waiting for older transactions to end */
 	int64		round_last_id;	/* sequence position when the round opened */
@@ -235,8 +244,9 @@ extern void queue_cache_forget(const char *name);
 /* ---- scan_hint.c: where reads start ---- */
 
 extern bool scan_hint_allowed(Oid sequence_relid);
-extern void scan_hint_reset(ScanHint *hint, bool enabled);
+extern void scan_hint_reset(ScanHint *hint, bool enabled, int nlevels);
 extern int64 scan_hint_start(QueueEntry *queue);
+extern Datum scan_hint_level_starts(QueueEntry *queue);
 
 /* ---- read.c: leasing, shared by plain and grouped reads ---- */
 
