@@ -2,7 +2,7 @@
 # Turns bench/out/results.tsv and churn.tsv into the Markdown of RESULTS.md
 # (stdout) and bench/churn.svg. Called by bench/run.sh.
 set -euo pipefail
-out="$1" seconds="$2" reps="$3" churn_seconds="$4" prefill="$5"
+out="$1" seconds="$2" reps="$3" churn_seconds="$4" prefill="$5" ordering_fill="${6:-200000}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 # Shared by the tables below: the median of a space-separated list, and the
@@ -107,6 +107,62 @@ awk -F'\t' "$awk_common"'
     printf "| read 1 + ack | %.3f | %.2f | %s |\n", ma, md / ma, substr(a, 2)
     printf "| read 1 + nack | %.3f | %.2f | %s |\n", mk, md / mk, substr(k, 2)
   }' "$out/jobs.tsv"
+fi
+
+if [ -s "$out/ordering.tsv" ]; then
+cat <<MD
+
+## Ordering and dedup beside their plain forms (synchronous_commit off)
+
+Each pgbench (4 clients, ${seconds} s) mixes a plain script and its variant at
+equal weight, each on its own queue filled alike (${ordering_fill} messages for the
+reads): read 1 + delete on a plain queue beside read 1 + delete on a queue
+with priorities (priority_aging 1 minute, priorities 0 to 9 in turn) and
+beside read_grouped 1 + delete on a queue of 1 000 FIFO groups (sent in
+turn, with the fifo index); send with a header beside send with an
+idempotency key (a random key, so nearly every send is new). Median latency
+of each script over $(cut -f2 "$out/ordering.tsv" | sort -u | wc -l) runs; the ratio is the throughput the variant
+implies relative to the plain form (goal: 0.8 or more).
+
+| variant | plain latency (ms) | variant latency (ms) | ratio | runs (plain / variant, ms) |
+|---|---:|---:|---:|---|
+MD
+awk -F'\t' "$awk_common"'
+  BEGIN { label["priorities"] = "read 1 + delete, with priorities"
+          label["groups"] = "read_grouped 1 + delete, 1 k groups"
+          label["idempotency"] = "send with an idempotency key" }
+  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; p[$1] = p[$1] " " $3; v[$1] = v[$1] " " $4 }
+  END {
+    for (i = 1; i <= n; i++) {
+      mp = median(p[order[i]]); mv = median(v[order[i]])
+      printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", label[order[i]], mp, mv, mp / mv, substr(p[order[i]], 2), substr(v[order[i]], 2)
+    }
+  }' "$out/ordering.tsv"
+fi
+
+if [ -s "$out/grouped.tsv" ]; then
+cat <<MD
+
+## A grouped read on 1 M messages in 10 k groups
+
+One client, read_grouped(queue, 30, 10) in a transaction that is rolled back
+(so every read sees the same queue: 1 000 000 messages sent in turn to 10 000
+groups, with the fifo index), beside the same read done pgmq 1.13's way
+(\`bench/workloads/grouped10_pgmq_style.sql\`: every group's oldest visible
+message by a scan and GROUP BY of the whole queue, then the groups' visible
+messages ranked, as its release script does; written for this benchmark, and
+given the btree fifo index, which pgmq's own GIN index would not serve).
+Median latency over $(cut -f2 "$out/grouped.tsv" | sort -u | wc -l) runs of 10 s.
+
+| read | latency (ms) | runs (ms) |
+|---|---:|---|
+MD
+awk -F'\t' "$awk_common"'
+  { v[$1] = v[$1] " " $3 }
+  END {
+    printf "| queue_ext read_grouped 10 | %.3f | %s |\n", median(v["ext"]), substr(v["ext"], 2)
+    printf "| pgmq 1.13 way | %.3f | %s |\n", median(v["pgmq_style"]), substr(v["pgmq_style"], 2)
+  }' "$out/grouped.tsv"
 fi
 
 cat <<MD

@@ -197,5 +197,5 @@ for rep in $(seq 1 "$churn_reps"); do
   done
 done
 
-bash bench/report.sh "$out" "$seconds" "$reps" "$churn_seconds" "$prefill" > bench/RESULTS.md
+bash bench/report.sh "$out" "$seconds" "$reps" "$churn_seconds" "$prefill" "$ordering_fill" > bench/RESULTS.md
 cat bench/RESULTS.md

@@ -110,29 +110,11 @@
 	"FROM gone g"
 
 /*
- * Priorities (priority.c): a message's level, the expression of the queue's
- * priority index (pgmq._sync_priority_index writes the same); its rank, with
- * the queue's priority_aging ({aging_us}); and the read candidates: up to
- * $1 + 1 visible messages of each level from its mark ($5) in msg_id order,
- * the best $1 + 1 of them by rank.
+ * A message's rank in a queue with priorities; the expression of the queue's
+ * priority index, as pgmq._sync_priority_index writes it ({aging_us}: the
+ * queue's priority_aging in microseconds).
  */
-#define PRIORITY_OF(row) "pgmq.message_priority(" row ".headers)"
-/*
- * Level lvl's messages from msg_id start, as a range of the priority index.
- * Written as a row comparison, not "priority = lvl AND msg_id >= start":
- * with the equality the planner may walk the primary key instead, filtering
- * out every other level's messages.
- */
-#define LEVEL_FROM(row, lvl, start) \
-	"(" PRIORITY_OF(row) ", " row ".msg_id) >= (" lvl ", " start ") AND " PRIORITY_OF(row) " <= " lvl
-#define MESSAGE_RANK(row) "pgmq.message_rank(" row ".enqueued_at, " row ".headers, {aging_us})"
-#define PRIORITY_CANDIDATES(filter) \
-	"SELECT c.msg_id FROM pg_catalog.generate_series(0, " CppAsString2(PRIORITY_MAX) ") AS l(p) " \
-	"CROSS JOIN LATERAL (SELECT q.msg_id, q.enqueued_at, q.headers FROM {queue} q " \
-	" WHERE " LEVEL_FROM("q", "l.p", "($5::pg_catalog.int8[])[l.p + 1]") \
-	" AND q.vt <= $2" filter \
-	" ORDER BY " PRIORITY_OF("q") ", q.msg_id LIMIT $1) c " \
-	"ORDER BY " MESSAGE_RANK("c") ", c.msg_id LIMIT $1 + 1"
+#define MESSAGE_RANK "pgmq.message_rank(m.enqueued_at, m.headers, {aging_us})"
 
 /* A message's FIFO group; the expression pgmq.create_fifo_index indexes, verbatim. */
 #define GROUP_OF(h) \
@@ -270,16 +252,6 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		1, {INT8OID}, true, false,
 		SPI_OK_SELECT, "finding the first message of"
 	},
-	/* The rank hint's step (scan_hint.c): not read-only, for a fresh snapshot. */
-	/* Each priority level's first message from its mark ($1, bigint[]): scan_hint.c. */
-	[QP_FIRST_LIVE_LEVELS] = {
-		"SELECT l.p, (SELECT q.msg_id FROM {queue} q WHERE "
-		LEVEL_FROM("q", "l.p", "($1::pg_catalog.int8[])[l.p + 1]")
-		" ORDER BY " PRIORITY_OF("q") ", q.msg_id LIMIT 1) "
-		"FROM pg_catalog.generate_series(0, " CppAsString2(PRIORITY_MAX) ") AS l(p)",
-		1, {INT8ARRAYOID}, true, false,
-		SPI_OK_SELECT, "finding the first messages of"
-	},
 	[QP_ACK] = {
 		"DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED,
 		2, {INT8OID, INT4OID}, true, false,
@@ -414,30 +386,27 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_UPDATE_RETURNING, "progress"
 	},
 	/*
-	 * Priorities (priority.c). Candidates: the first messages of each
-	 * priority level from its mark ($5, bigint[]) in msg_id order, by the
-	 * index on (priority, msg_id); the best of them by rank are locked in
-	 * rank order and leased, returned in that order. $4: the conditional
-	 * filter, or NULL.
+	 * Priorities (priority.c): picked in rank order by the priority index
+	 * (FOR UPDATE SKIP LOCKED, as a plain read), returned in that order.
+	 * $4: the conditional filter, or NULL.
 	 */
 	[QP_READ_PRIORITY] = {
 		"WITH leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
 		" WHERE m.msg_id = ANY(ARRAY("
-		"  SELECT x.msg_id FROM {queue} x WHERE x.msg_id = ANY(ARRAY(" PRIORITY_CANDIDATES(
-			" AND ($4::pg_catalog.jsonb IS NULL OR q.message @> $4)") "))"
-		"  AND x.vt <= $2 ORDER BY " MESSAGE_RANK("x") ", x.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK("m") " AS rank) "
+		"  SELECT m.msg_id FROM {queue} m WHERE m.vt <= $2 AND ($4::pg_catalog.jsonb IS NULL OR m.message @> $4)"
+		"  ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK " AS rank) "
 		"SELECT " MESSAGE_COLUMNS " FROM leased ORDER BY rank, msg_id",
-		5, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, INT8ARRAYOID}, true, false,
+		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true, false,
 		SPI_OK_SELECT, "read"
 	},
 	[QP_POP_PRIORITY] = {
 		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = ANY(ARRAY("
-		"  SELECT x.msg_id FROM {queue} x WHERE x.msg_id = ANY(ARRAY(" PRIORITY_CANDIDATES("") "))"
-		"  AND x.vt <= $2 ORDER BY " MESSAGE_RANK("x") ", x.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK("m") " AS rank) "
+		"  SELECT m.msg_id FROM {queue} m WHERE m.vt <= $2"
+		"  ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
+		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK " AS rank) "
 		"SELECT " MESSAGE_COLUMNS " FROM gone ORDER BY rank, msg_id",
-		5, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, INT8ARRAYOID}, true, false,
+		2, {INT8OID, TIMESTAMPTZOID}, true, false,
 		SPI_OK_SELECT, "pop"
 	},
 	/* The circuit breaker (breaker.c): the queue's row ($1: registered name) ... */

@@ -1,48 +1,32 @@
 /*
  * priority.c
- *	  Priorities with aging: the level and rank of a message in a queue that
- *	  uses them.
+ *	  Priorities with aging: the read order of a queue that uses them.
  *
  * A queue uses priorities once it sets priority_aging (A). A message's
  * x-queue-ext-priority header, 0 (the default) to 9 (the most urgent), moves
- * it ahead as if it had been enqueued priority * A earlier:
+ * it ahead as if it had been enqueued priority * A earlier, and reads take
+ * the smallest rank first:
  *
- *	rank = enqueued_at - priority * A
+ *	rank = enqueued_at - priority * A		(ties: msg_id order)
  *
  * So a message is overtaken only by more urgent messages enqueued less than
  * (their priority - its priority) * A after it: however steady a stream of
  * urgent messages, a priority-0 message waits at most 9 * A behind messages
- * sent after it.
+ * sent after it. Within one priority, order is enqueue order.
  *
- * How a read finds the smallest rank without walking dead entries: each
- * priority level is a FIFO of its own, in msg_id order, read through an
- * index on (priority, msg_id) from a per-level scan hint (scan_hint.c), just
- * as a plain read walks the primary key from its mark. The first few visible
- * messages of each of the ten levels are the candidates; the best by rank
- * are locked (FOR UPDATE SKIP LOCKED) in rank order and leased. An index on
- * the rank itself would be simpler, but the rank of a new message can fall
- * anywhere in the last 9 * A, so no mark could skip the dead entries that
- * deletes leave there, and reads slowed down with every delete.
- *
- * Within a level the order is msg_id order, as in a plain read. A queue
- * without priority_aging reads by msg_id as before and pays nothing, and a
- * send of a message with a priority to it is refused rather than silently
- * ignored.
+ * The rank is an immutable function of the row, so each such queue has an
+ * expression index on (rank with its own A, msg_id) (_sync_priority_index in
+ * the install script), and a read is an index scan in rank order with FOR
+ * UPDATE SKIP LOCKED, as a plain read walks the primary key. A queue without
+ * priority_aging reads by msg_id as before: it pays nothing, and a send of a
+ * message with a priority to it is refused rather than silently ignored.
  */
 #include "queue_ext.h"
 
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-PG_FUNCTION_INFO_V1(queue_ext_message_priority);
 PG_FUNCTION_INFO_V1(queue_ext_message_rank);
-
-/* message_priority(headers jsonb) -> integer: 0 to 9, 0 for none or a malformed one */
-Datum
-queue_ext_message_priority(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(message_priority(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), false));
-}
 
 /* message_rank(enqueued_at timestamptz, headers jsonb, aging_us bigint) -> bigint */
 Datum

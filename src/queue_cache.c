@@ -102,7 +102,7 @@ static void
 queue_entry_forget(QueueEntry *entry)
 {
 	queue_entry_release_plans(entry);
-	scan_hint_reset(&entry->hint, false, 1);
+	scan_hint_reset(&entry->hint, false);
 	hash_search(queue_cache, entry->key, HASH_REMOVE, NULL);
 }
 
@@ -119,8 +119,7 @@ pgmq_relid(const char *relname)
  * invalid when the queue is missing. Plans are kept while the tables are the same ones (vacuum, analyze
  * and purge all send invalidations; the plan cache revalidates the plans
  * itself), so a plan still running in an outer call is never freed under it.
- * The scan hint is reset when the queue was made anew, its sequence changed,
- * or it started or stopped using priorities (one mark per priority level).
+ * The scan hint is reset when the queue was made anew or its sequence changed.
  *
  * The catalog lookups below may process invalidations, which run the callback
  * for this very entry; if one arrives, the lookups are made again, so that no
@@ -141,11 +140,8 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 		char	   *registered_name = queue_registered_name(names->name);
 		bool		settled;
 
-		int			hint_levels;
-
 		queue_options_load(names->name, &options);
 		breaker_state_load(names->name, &breaker);
-		hint_levels = options.priority_aging_us > 0 ? PRIORITY_LEVELS : 1;
 		settled = (seen == queue_cache_invalidations);
 
 		CHECK_FOR_INTERRUPTS();
@@ -165,8 +161,8 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 		entry->options = options;
 		entry->breaker = breaker;
 		if (!settled || entry->sequence_changed || queue_relid != entry->queue_relid ||
-			sequence_relid != entry->sequence_relid || hint_levels != entry->hint.nlevels)
-			scan_hint_reset(&entry->hint, hint_allowed, hint_levels);
+			sequence_relid != entry->sequence_relid)
+			scan_hint_reset(&entry->hint, hint_allowed);
 		entry->names = *names;
 		strlcpy(entry->registered_name, registered_name, sizeof(entry->registered_name));
 		entry->queue_relid = queue_relid;

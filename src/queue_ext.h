@@ -74,7 +74,6 @@ typedef enum QueuePlanKind
 	QP_METRICS,
 	QP_SEQUENCE_POSITION,
 	QP_FIRST_LIVE_ID,
-	QP_FIRST_LIVE_LEVELS,
 	QP_ACK,
 	QP_ACK_ARCHIVE,
 	QP_ACK_MANY,
@@ -167,17 +166,10 @@ typedef struct QueueOptions
 /* Most entries x-queue-ext-errors keeps (the oldest go first). */
 #define ERROR_HISTORY_MAX 10
 
-/* A queue with priorities keeps one msg_id order per priority level. */
-#define PRIORITY_LEVELS (PRIORITY_MAX + 1)
-
-/*
- * scan_hint.c: the msg_id below which nothing is left to read (per backend),
- * one per priority level on a queue with priorities.
- */
+/* scan_hint.c: the msg_id below which nothing is left to read (per backend). */
 typedef struct ScanHint
 {
-	int64		start[PRIORITY_LEVELS]; /* no readable message (of level i) has a smaller msg_id */
-	int			nlevels;		/* 1, or PRIORITY_LEVELS on a queue with priorities */
+	int64		start;			/* no readable message has a smaller msg_id */
 	bool		enabled;		/* false when the sequence caches ids */
 	bool		round_open;		/* waiting for older transactions to end */
 	int64		round_last_id;	/* sequence position when the round opened */
@@ -244,9 +236,8 @@ extern void queue_cache_forget(const char *name);
 /* ---- scan_hint.c: where reads start ---- */
 
 extern bool scan_hint_allowed(Oid sequence_relid);
-extern void scan_hint_reset(ScanHint *hint, bool enabled, int nlevels);
+extern void scan_hint_reset(ScanHint *hint, bool enabled);
 extern int64 scan_hint_start(QueueEntry *queue);
-extern Datum scan_hint_level_starts(QueueEntry *queue);
 
 /* ---- read.c: leasing, shared by plain and grouped reads ---- */
 

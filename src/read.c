@@ -206,7 +206,6 @@ plain_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 		/* Rank order (priority.c); the filter is a parameter that may be NULL. */
 		values[3] = PointerGetDatum(read->cond);
 		nulls[3] = read->cond == NULL;
-		values[4] = scan_hint_level_starts(queue);
 		return lease_statement(fcinfo, queue, QP_READ_PRIORITY, values, nulls, dead);
 	}
 	values[3] = Int64GetDatum(scan_hint_start(queue));
@@ -331,7 +330,7 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 {
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	int64		limit = read_limit_arg(fcinfo, 1);
-	Datum		values[5];
+	Datum		values[3];
 
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
@@ -345,12 +344,7 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 	if (queue->options.priority_aging_us > 0)
-	{
-		bool		nulls[5] = {false, false, true, true, false};
-
-		values[4] = scan_hint_level_starts(queue);
-		queue_execute(queue, QP_POP_PRIORITY, values, nulls, fcinfo);
-	}
+		queue_execute(queue, QP_POP_PRIORITY, values, NULL, fcinfo);
 	else
 	{
 		values[2] = Int64GetDatum(scan_hint_start(queue));

@@ -45,18 +45,10 @@
  *
  * The state is per backend (no shared memory needed): each backend advances
  * its own mark, at most every SCAN_HINT_STEP_MS.
- *
- * A queue with priorities (priority.c) reads each priority level in msg_id
- * order, through the index on (priority, msg_id), so it keeps a mark per
- * level. Rounds are the same: the bound is the sequence position, whatever
- * the level, and each level's new mark is min(its first live msg_id at or
- * above its old mark, L + 1).
  */
 #include "queue_ext.h"
 
 #include "access/htup_details.h"
-#include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "access/xact.h"
 #include "catalog/pg_sequence.h"
 #include "storage/lock.h"
@@ -97,11 +89,10 @@ scan_hint_close_round(ScanHint *hint)
 
 /* Back to the start of the queue: always safe. */
 void
-scan_hint_reset(ScanHint *hint, bool enabled, int nlevels)
+scan_hint_reset(ScanHint *hint, bool enabled)
 {
 	scan_hint_close_round(hint);
-	memset(hint->start, 0, sizeof(hint->start));
-	hint->nlevels = nlevels;
+	hint->start = 0;
 	hint->enabled = enabled;
 	hint->next_step_at = 0;
 }
@@ -160,101 +151,51 @@ scan_hint_round_settled(ScanHint *hint)
 	return still_running == 0;
 }
 
-static Datum
-level_starts_array(const ScanHint *hint)
-{
-	Datum		elems[PRIORITY_LEVELS];
-
-	for (int i = 0; i < hint->nlevels; i++)
-		elems[i] = Int64GetDatum(hint->start[i]);
-	return PointerGetDatum(construct_array(elems, hint->nlevels, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 static void
 scan_hint_finish_round(QueueEntry *queue, ScanHint *hint)
 {
-	int64		next_start = hint->round_last_id + 1;
+	Datum		from = Int64GetDatum(hint->start);
 	bool		isnull;
+	int64		first_live;
+	int64		next_start = hint->round_last_id + 1;
 
-	/* Statements that are not read-only: SPI takes a fresh snapshot for them. */
-	if (hint->nlevels == 1)
-	{
-		Datum		from = Int64GetDatum(hint->start[0]);
-		int64		first_live;
-
-		(void) queue_execute(queue, QP_FIRST_LIVE_ID, &from, NULL, NULL);
-		first_live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		hint->start[0] = Max(hint->start[0], isnull ? next_start : Min(next_start, first_live));
-	}
-	else
-	{
-		Datum		from = level_starts_array(hint);
-
-		(void) queue_execute(queue, QP_FIRST_LIVE_LEVELS, &from, NULL, NULL);
-		for (uint64 row = 0; row < SPI_processed; row++)
-		{
-			int32		level = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
-															SPI_tuptable->tupdesc, 1, &isnull));
-			int64		first_live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
-																 SPI_tuptable->tupdesc, 2, &isnull));
-
-			if (level < 0 || level >= hint->nlevels)
-				continue;
-			hint->start[level] = Max(hint->start[level],
-									 isnull ? next_start : Min(next_start, first_live));
-		}
-	}
+	/* A statement that is not read-only: SPI takes a fresh snapshot for it. */
+	(void) queue_execute(queue, QP_FIRST_LIVE_ID, &from, NULL, NULL);
+	first_live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+	if (!isnull)
+		next_start = Min(next_start, first_live);
+	hint->start = Max(hint->start, next_start);
 	scan_hint_close_round(hint);
 }
 
-/* Advances the marks a step when one is due. SPI must be connected. */
-static void
-scan_hint_advance(QueueEntry *queue)
+/*
+ * The msg_id a read or pop of this queue may start at, advancing the mark a
+ * step when one is due. SPI must be connected.
+ */
+int64
+scan_hint_start(QueueEntry *queue)
 {
 	ScanHint   *hint = &queue->hint;
 	TimestampTz now;
 
 	if (!hint->enabled)
-		return;
+		return 0;
+	/* Dropped and made anew meanwhile (the next lookup resets the mark). */
+	if (queue->sequence_changed)
+		return 0;
 	/* See the header: only fresh snapshots, only before this transaction writes. */
 	if (IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		return;
+		return hint->start;
 
 	now = GetCurrentTimestamp();
 	if (now < hint->next_step_at)
-		return;
+		return hint->start;
 	hint->next_step_at = now + SCAN_HINT_STEP_MS * 1000;
 
 	if (!hint->round_open)
 		scan_hint_open_round(queue, hint);
 	if (scan_hint_round_settled(hint))
 		scan_hint_finish_round(queue, hint);
-}
-
-/*
- * The msg_id a read or pop of this queue may start at. SPI must be connected.
- * 0 (the whole queue) when the mark is off, or the queue was dropped and made
- * anew meanwhile (the next lookup resets the mark).
- */
-int64
-scan_hint_start(QueueEntry *queue)
-{
-	if (!queue->hint.enabled || queue->sequence_changed || queue->hint.nlevels != 1)
-		return 0;
-	scan_hint_advance(queue);
-	return queue->hint.start[0];
-}
-
-/* The same for each priority level of a queue with priorities: a bigint[]. */
-Datum
-scan_hint_level_starts(QueueEntry *queue)
-{
-	ScanHint	whole = {.nlevels = PRIORITY_LEVELS};
-
-	if (!queue->hint.enabled || queue->sequence_changed || queue->hint.nlevels != PRIORITY_LEVELS)
-		return level_starts_array(&whole);
-	scan_hint_advance(queue);
-	return level_starts_array(&queue->hint);
+	return hint->start;
 }
