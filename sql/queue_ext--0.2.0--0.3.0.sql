@@ -406,6 +406,35 @@ COMMENT ON TABLE pgmq.idempotency_keys IS
   'Idempotency keys sent within their queue''s window: a send with a live key enqueues nothing and returns msg_id. Expired rows are ignored, and removed by maintenance.';
 SELECT pg_catalog.pg_extension_config_dump('pgmq.idempotency_keys', '');
 
+-- The maintenance hook for expired keys: deletes up to batch_size of them,
+-- oldest first, skipping rows a send is re-claiming; returns how many it
+-- deleted. The maintenance procedure (a later release) calls it until it
+-- returns less than batch_size.
+CREATE FUNCTION pgmq.expire_idempotency_keys(batch_size integer DEFAULT 10000) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_deleted bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be a positive number of keys, got %', batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM pgmq.idempotency_keys k
+    WHERE k.ctid = ANY (ARRAY(
+        SELECT e.ctid FROM pgmq.idempotency_keys e
+        WHERE e.expires_at <= clock_timestamp()
+        ORDER BY e.expires_at
+        LIMIT batch_size
+        FOR UPDATE SKIP LOCKED))
+      AND k.expires_at <= clock_timestamp();
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    RETURN v_deleted;
+END;
+$$;
+COMMENT ON FUNCTION pgmq.expire_idempotency_keys(integer) IS
+  'Deletes up to batch_size expired idempotency keys (oldest first); returns how many. Maintenance calls it.';
+
 ------------------------------------------------------------------------------
 -- Circuit breaker
 ------------------------------------------------------------------------------

@@ -16,7 +16,12 @@
  *	half_open	that read gets at most one message; every other read gets
  *				nothing. The next ack closes the breaker (counts start over),
  *				the next nack opens it again. If no outcome comes before the
- *				trial's lease ends, the next read takes a new trial.
+ *				trial's lease ends, the next read takes a new trial; if the
+ *				trial read finds nothing, the breaker stays open for the next
+ *				read to try. Pops take no trial: they have no outcome. The
+ *				outcome that decides is the first after the trial began,
+ *				whichever message it is for (a worker still holding an older
+ *				lease can decide it).
  *
  * Reads ask the state cached in the queue's entry, so a closed breaker costs
  * a read one comparison. A change of state invalidates the queue's relcache
@@ -28,6 +33,7 @@
  */
 #include "queue_ext.h"
 
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -94,6 +100,9 @@ breaker_state_load(const char *name, BreakerState *out)
 
 	memset(out, 0, sizeof(*out));
 	out->state = BREAKER_CLOSED;
+	/* An unlogged table has no data on a standby (and reads there write nothing). */
+	if (RecoveryInProgress())
+		return;
 	(void) catalog_scan("breaker_state", columns, BS_NCOLUMNS, breaker_row_matches, &search);
 }
 
@@ -112,14 +121,19 @@ breaker_changed(QueueEntry *queue)
  * connected.
  */
 int64
-breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds)
+breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds, bool allow_trial,
+				   bool *trial)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	BreakerState *b = &queue->breaker;
 	Datum		values[4];
 
+	*trial = false;
 	if (queue->options.breaker_threshold <= 0 || b->state == BREAKER_CLOSED)
 		return limit;
+	/* A pop has no outcome to decide a trial; a read of nothing needs none. */
+	if (!allow_trial || limit <= 0)
+		return 0;
 	if (b->state == BREAKER_OPEN && now < b->opened_at + queue->options.breaker_cooldown_us)
 		return 0;
 	if (b->state == BREAKER_HALF_OPEN && now < b->trial_until)
@@ -133,7 +147,22 @@ breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds)
 	if (queue_execute_to(queue, QP_BREAKER_TRIAL, values, NULL, NULL) == 0)
 		return 0;
 	breaker_changed(queue);
+	*trial = true;
 	return Min(limit, 1);
+}
+
+/*
+ * The trial read found nothing to deliver: the breaker goes back to open as
+ * it was (same opened_at), so the next read takes the trial. SPI must be
+ * connected.
+ */
+void
+breaker_trial_unused(QueueEntry *queue)
+{
+	Datum		name = CStringGetTextDatum(queue->registered_name);
+
+	if (queue_execute_to(queue, QP_BREAKER_TRIAL_UNUSED, &name, NULL, NULL) > 0)
+		breaker_changed(queue);
 }
 
 /* ---- outcomes ---- */

@@ -281,6 +281,7 @@ Datum
 queue_ext_drop_queue(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_arg(fcinfo, 0);
+	char	   *registered;
 	QueueNames	names;
 
 	queue_names_resolve(name, &names);
@@ -296,6 +297,7 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 	}
 	queue_cache_forget(name);
 	reject_drop_of_dead_letter_queue(name);
+	registered = queue_registered_name(name);
 
 	catalog_exec(psprintf("DROP TABLE IF EXISTS %s",
 						  qualified_identifier(names.queue_table)), NULL,
@@ -306,10 +308,11 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 	/* Any spelling: the tables just dropped belonged to the one registered. */
 	if (OidIsValid(get_relname_relid("idempotency_keys", get_namespace_oid(QUEUE_SCHEMA, false))))
 	{
-		catalog_exec("DELETE FROM pgmq.idempotency_keys WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
-					 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
-		catalog_exec("DELETE FROM pgmq.breaker_state WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
-					 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
+		/* By the registered name, so the primary keys serve the deletes. */
+		catalog_exec("DELETE FROM pgmq.idempotency_keys WHERE queue_name OPERATOR(pg_catalog.=) $1",
+					 registered, SPI_OK_DELETE);
+		catalog_exec("DELETE FROM pgmq.breaker_state WHERE queue_name OPERATOR(pg_catalog.=) $1",
+					 registered, SPI_OK_DELETE);
 	}
 	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
 				 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);

@@ -36,8 +36,10 @@
  * read touches the rows ahead of them, not the queue: with 10 k groups
  * interleaved, a read reaches its heads within the first few rows of each
  * group. A long run of a closed group's messages ahead of every open head is
- * walked row by row (it is never sorted or grouped, as pgmq's read does for
- * the whole queue on every call). Followers are fetched per group by
+ * walked row by row, and a read that asks for more open groups than there
+ * are walks to the end of the queue (never sorting or grouping it, as pgmq's
+ * read does on every call). Each attempt runs in its own memory context, and
+ * the walk keeps one batch of rows at a time. Followers are fetched per group by
  * "group = g AND msg_id > head ORDER BY msg_id": pgmq.create_fifo_index makes
  * that an index range scan.
  *
@@ -51,7 +53,10 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 typedef enum GroupReadMode
 {
@@ -97,6 +102,14 @@ typedef struct HeadScanner
 /* Batches grow from a few rows (most reads find their heads at once) to this. */
 #define SCAN_BATCH_MAX 4096
 
+/*
+ * Bytes of a group key in the hash of groups met: GROUP_KEY_MAX characters
+ * in any encoding. A longer key (possible only by a direct INSERT) is
+ * compared by this prefix, so two such groups count as one: a delay, never
+ * an order broken.
+ */
+#define GROUP_KEY_BYTES (GROUP_KEY_MAX * MAX_MULTIBYTE_CHAR_LEN + 1)
+
 typedef struct IdList
 {
 	int64	   *ids;
@@ -138,8 +151,8 @@ scanner_init(HeadScanner *scan, QueueEntry *queue, TimestampTz now, int64 want)
 	/* Rows below the scan hint are gone (not only unreadable): nothing to meet there. */
 	scan->after_id = scan_hint_start(queue) - 1;
 	scan->batch_size = Min(2 * want + 16, SCAN_BATCH_MAX);
-	ctl.keysize = GROUP_KEY_MAX + 1;
-	ctl.entrysize = GROUP_KEY_MAX + 1;
+	ctl.keysize = GROUP_KEY_BYTES;
+	ctl.entrysize = GROUP_KEY_BYTES;
 	ctl.hcxt = CurrentMemoryContext;
 	scan->seen = hash_create("queue_ext fifo groups met", 256, &ctl,
 							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
@@ -154,6 +167,16 @@ scanner_fetch(HeadScanner *scan)
 
 	if (scan->exhausted)
 		return false;
+	CHECK_FOR_INTERRUPTS();
+	/* The previous batch is done with (candidates keep copies of their groups). */
+	for (uint64 i = 0; i < scan->nrows; i++)
+		pfree(scan->groups[i]);
+	if (scan->ids != NULL)
+	{
+		pfree(scan->ids);
+		pfree(scan->visible);
+		pfree(scan->groups);
+	}
 	values[0] = Int64GetDatum(scan->after_id);
 	values[1] = Int64GetDatum(scan->batch_size);
 	values[2] = TimestampTzGetDatum(scan->now);
@@ -205,10 +228,19 @@ scanner_next_heads(HeadScanner *scan, int want, GroupHead *out)
 		if (found || !scan->visible[i])
 			continue;
 		out[n].head_id = scan->ids[i];
-		out[n].group = scan->groups[i];
+		out[n].group = pstrdup(scan->groups[i]);
 		n++;
 	}
 	return n;
+}
+
+static int
+compare_ids(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
 }
 
 /*
@@ -238,39 +270,35 @@ lock_messages(QueueEntry *queue, const int64 *ids, int n, TimestampTz now, bool 
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	/* Both lists are few; the locked ones come back in msg_id order. */
+	/* The locked ones come back in msg_id order. */
 	for (int i = 0; i < n; i++)
-		for (uint64 j = 0; j < nlocked; j++)
-			if (locked[j] == ids[i])
-			{
-				taken[i] = true;
-				break;
-			}
+		taken[i] = bsearch(&ids[i], locked, nlocked, sizeof(int64), compare_ids) != NULL;
 	return (int) nlocked;
 }
 
 /*
- * Up to max messages of the group after its head, in order, stopping before
- * the first that is not visible. Not locked yet.
+ * Appends to out up to max more messages of the group, after its head or
+ * after the last one out has, in order, stopping before the first that is not
+ * visible. Not locked yet. Returns false when the group has no more to give.
  */
-static void
+static bool
 visible_followers(QueueEntry *queue, const GroupHead *group, int64 max, TimestampTz now,
 				  IdList *out)
 {
 	Datum		values[4];
 	uint64		n;
+	uint64		taken = 0;
 
-	out->n = 0;
 	if (max <= 0)
-		return;
+		return true;
 	values[0] = CStringGetTextDatum(group->group);
-	values[1] = Int64GetDatum(group->head_id);
+	values[1] = Int64GetDatum(out->n > 0 ? out->ids[out->n - 1] : group->head_id);
 	values[2] = Int64GetDatum(max);
 	values[3] = TimestampTzGetDatum(now);
 	n = queue_execute_to(queue, QP_GROUP_FOLLOWERS, values, NULL, NULL);
-	for (uint64 i = 0; i < n; i++)
+	for (; taken < n; taken++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
+		HeapTuple	row = SPI_tuptable->vals[taken];
 		bool		isnull;
 
 		if (!DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)))
@@ -278,6 +306,7 @@ visible_followers(QueueEntry *queue, const GroupHead *group, int64 max, Timestam
 		id_list_add(out, DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull)));
 	}
 	SPI_freetuptable(SPI_tuptable);
+	return taken == (uint64) max;
 }
 
 /* Cuts each group's followers at the first one that could not be locked. */
@@ -348,8 +377,8 @@ group_read_heads(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 
  * number delivered; *dead counts the messages dead-lettered instead.
  */
 static uint64
-group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void *arg,
-					 int *dead)
+group_read_attempt(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void *arg,
+				   int *dead)
 {
 	GroupRead  *read = arg;
 	TimestampTz now = GetCurrentTimestamp();
@@ -390,7 +419,7 @@ group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 			id_list_add(&picked, candidates[i].head_id);
 			if (read->mode != GROUPS_FILL_FIRST)
 				continue;
-			visible_followers(queue, &candidates[i], limit - picked.n, now, &followers);
+			(void) visible_followers(queue, &candidates[i], limit - picked.n, now, &followers);
 			lock_followers(queue, &followers, 1, now);
 			for (int f = 0; f < followers.n; f++)
 				id_list_add(&picked, followers.ids[f]);
@@ -399,28 +428,52 @@ group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 			break;
 	}
 
-	/* Round robin: the groups' second messages, then their third, ... */
+	/*
+	 * Round robin: the groups' second messages, then their third, ... The
+	 * groups are asked for their shares of the room (rounded up), again while
+	 * room is left and some group may have more, so the rows fetched stay
+	 * near the room whatever the number of groups. Only the ones chosen, layer
+	 * by layer, are locked.
+	 */
 	if (read->mode == GROUPS_ROUND_ROBIN && picked.n < limit && ngroups > 0)
 	{
 		IdList	   *followers = palloc0(sizeof(IdList) * ngroups);
+		bool	   *more = palloc(sizeof(bool) * ngroups);
 		int64		room = limit - picked.n;
+		int64		fetched = 0;
+		int			open = ngroups;
+		int			deepest = 0;
 
 		for (int g = 0; g < ngroups; g++)
-			visible_followers(queue, &groups[g], room, now, &followers[g]);
-		lock_followers(queue, followers, ngroups, now);
-		for (int layer = 0; picked.n < limit; layer++)
+			more[g] = true;
+		while (fetched < room && open > 0)
 		{
-			bool		any = false;
+			int64		share = (room - fetched + open - 1) / open;
 
-			for (int g = 0; g < ngroups && picked.n < limit; g++)
-				if (layer < followers[g].n)
-				{
-					id_list_add(&picked, followers[g].ids[layer]);
-					any = true;
-				}
-			if (!any)
-				break;
+			open = 0;
+			for (int g = 0; g < ngroups; g++)
+			{
+				int			had = followers[g].n;
+
+				if (!more[g])
+					continue;
+				more[g] = visible_followers(queue, &groups[g], share, now, &followers[g]);
+				fetched += followers[g].n - had;
+				deepest = Max(deepest, followers[g].n);
+				open += more[g] ? 1 : 0;
+			}
 		}
+		/* Keep, layer by layer, as many as there is room for ... */
+		for (int layer = 0, kept = 0; layer < deepest; layer++)
+			for (int g = 0; g < ngroups; g++)
+				if (layer < followers[g].n && kept++ >= room)
+					followers[g].n = layer;
+		/* ... lock them (each group cut at its first miss) and take them in layers. */
+		lock_followers(queue, followers, ngroups, now);
+		for (int layer = 0; layer < deepest; layer++)
+			for (int g = 0; g < ngroups; g++)
+				if (layer < followers[g].n)
+					id_list_add(&picked, followers[g].ids[layer]);
 	}
 	hash_destroy(scan.seen);
 
@@ -432,13 +485,30 @@ group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, vo
 	return lease_statement(fcinfo, queue, QP_GROUP_LEASE, values, NULL, dead);
 }
 
+/*
+ * group_read_attempt in a memory context of its own: a scan may copy many
+ * rows, and a _with_poll call makes many attempts before SPI_finish.
+ */
+static uint64
+group_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void *arg,
+					 int *dead)
+{
+	MemoryContext attempt = AllocSetContextCreate(CurrentMemoryContext, "queue_ext grouped read",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(attempt);
+	uint64		delivered = group_read_attempt(fcinfo, queue, limit, arg, dead);
+
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(attempt);
+	return delivered;
+}
+
 static uint64
 group_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
 {
 	GroupRead  *read = arg;
-	int64		limit = deliverable_limit(queue, read->limit, read->vt_seconds);
 
-	return limit > 0 ? read_refilling(fcinfo, queue, limit, group_read_statement, arg) : 0;
+	return read_allowed(fcinfo, queue, read->limit, read->vt_seconds, group_read_statement, arg);
 }
 
 /* read_grouped*(queue_name, vt, qty) */

@@ -413,7 +413,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_BREAKER_LOCK] = {
 		"SELECT b.state, b.window_started_at, b.acks, b.nacks, b.prev_acks, b.prev_nacks, "
 		"b.opened_at, b.trips FROM pgmq.breaker_state b WHERE b.queue_name = $1 FOR UPDATE",
-		2, {TEXTOID, TIMESTAMPTZOID}, true, false,
+		1, {TEXTOID}, true, false,
 		SPI_OK_SELECT, "counting outcomes for the circuit breaker of"
 	},
 	[QP_BREAKER_CREATE] = {
@@ -441,6 +441,13 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"RETURNING queue_name",
 		4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "the circuit breaker trial of"
+	},
+	/* A trial read that found nothing: open again, as it was. */
+	[QP_BREAKER_TRIAL_UNUSED] = {
+		"UPDATE pgmq.breaker_state SET state = 'open', trial_until = NULL "
+		"WHERE queue_name = $1 AND state = 'half_open'",
+		1, {TEXTOID}, true, false,
+		SPI_OK_UPDATE, "the circuit breaker trial of"
 	},
 	/*
 	 * FIFO groups (group_read.c). The scan walks the queue in msg_id order

@@ -23,6 +23,7 @@
  */
 #include "queue_ext.h"
 
+#include "common/int.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -35,10 +36,17 @@ queue_ext_message_rank(PG_FUNCTION_ARGS)
 	Jsonb	   *headers = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	int64		aging_us = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
 	int64		ahead;
+	int64		rank;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	/* Both factors are bounded (9 levels, a day of aging): no overflow. */
-	ahead = (int64) message_priority(headers, false) * Max(aging_us, 0);
-	PG_RETURN_INT64(PG_GETARG_TIMESTAMPTZ(0) - ahead);
+	/* queue_ext's own calls are bounded (9 levels, a day); anyone may call this one. */
+	if (pg_mul_s64_overflow(message_priority(headers, false), Max(aging_us, 0), &ahead) ||
+		pg_sub_s64_overflow(PG_GETARG_TIMESTAMPTZ(0), ahead, &rank))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("message rank out of range"),
+				 errdetail("aging_us %lld moves the message past the range of a bigint.",
+						   (long long) aging_us)));
+	PG_RETURN_INT64(rank);
 }

@@ -18,7 +18,9 @@
  */
 #include "queue_ext.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "nodes/pg_list.h"
 #include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -26,6 +28,27 @@
 #include "utils/memutils.h"
 
 static HTAB *queue_cache = NULL;
+
+/*
+ * Plans retired while this transaction may still be running them (an outer
+ * call, e.g. a trigger that reads the queue); freed when it ends.
+ */
+static List *retired_plans = NIL;
+
+static void
+free_retired_plans(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, retired_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	list_free(retired_plans);
+	retired_plans = NIL;
+}
 
 /* Counts relcache callbacks, so a fill can tell that one arrived meanwhile. */
 static uint64 queue_cache_invalidations = 0;
@@ -64,6 +87,7 @@ queue_cache_init(void)
 	queue_cache = hash_create("queue_ext queue cache", 64, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(queue_cache_relcache_callback, (Datum) 0);
+	RegisterXactCallback(free_retired_plans, NULL);
 }
 
 static void
@@ -80,22 +104,24 @@ queue_entry_release_plans(QueueEntry *entry)
 }
 
 /*
- * The priority plans have the queue's aging in their text. A plan still
- * running in an outer call keeps its own reference to what it executes.
+ * The priority plans have the queue's aging in their text: new ones are
+ * prepared at the next call, the old ones retired.
  */
 static void
 queue_entry_release_plans_using_aging(QueueEntry *entry)
 {
 	static const QueuePlanKind kinds[] = {QP_READ_PRIORITY, QP_POP_PRIORITY};
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 	for (size_t i = 0; i < lengthof(kinds); i++)
 	{
 		if (entry->plans[kinds[i]] != NULL)
 		{
-			SPI_freeplan(entry->plans[kinds[i]]);
+			retired_plans = lappend(retired_plans, entry->plans[kinds[i]]);
 			entry->plans[kinds[i]] = NULL;
 		}
 	}
+	MemoryContextSwitchTo(old);
 }
 
 static void

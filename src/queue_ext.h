@@ -97,6 +97,7 @@ typedef enum QueuePlanKind
 	QP_BREAKER_CREATE,
 	QP_BREAKER_SAVE,
 	QP_BREAKER_TRIAL,
+	QP_BREAKER_TRIAL_UNUSED,
 	QP_GROUP_SCAN,
 	QP_GROUP_LOCK,
 	QP_GROUP_FOLLOWERS,
@@ -224,7 +225,9 @@ extern void check_message_size(QueueEntry *queue, Datum message, bool message_nu
 							   Datum headers, bool headers_null);
 
 extern void breaker_state_load(const char *name, BreakerState *out);
-extern int64 breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds);
+extern int64 breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds,
+								bool allow_trial, bool *trial);
+extern void breaker_trial_unused(QueueEntry *queue);
 extern void breaker_record(QueueEntry *queue, int64 acked, int64 nacked);
 
 extern void queue_cache_init(void);
@@ -245,12 +248,14 @@ extern int64 scan_hint_start(QueueEntry *queue);
 typedef uint64 (*ReadAttempt) (FunctionCallInfo fcinfo, QueueEntry *queue, void *arg);
 
 extern int32 read_vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue);
-extern int64 deliverable_limit(QueueEntry *queue, int64 limit, int32 vt_seconds);
 extern uint64 lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
 							  const Datum *values, const bool *nulls, int *dead);
-extern uint64 read_refilling(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
-							 uint64 (*statement) (FunctionCallInfo, QueueEntry *, int64, void *, int *),
-							 void *arg);
+
+/* One read statement of up to limit messages; *dead counts those dead-lettered. */
+typedef uint64 (*ReadStatement) (FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
+								 void *arg, int *dead);
+extern uint64 read_allowed(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
+						   int32 vt_seconds, ReadStatement statement, void *arg);
 extern void read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 						 ReadAttempt attempt, void *arg);
 

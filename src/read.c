@@ -167,10 +167,9 @@ lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
  * no dead letters: dead letters took places in its LIMIT, so it reads again
  * for those places. Returns the number of messages delivered.
  */
-uint64
+static uint64
 read_refilling(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
-			   uint64 (*statement) (FunctionCallInfo, QueueEntry *, int64, void *, int *),
-			   void *arg)
+			   ReadStatement statement, void *arg)
 {
 	uint64		delivered = 0;
 	int			dead;
@@ -218,21 +217,31 @@ static uint64
 plain_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
 {
 	PlainRead  *read = arg;
-	int64		limit = deliverable_limit(queue, read->limit, read->vt_seconds);
 
-	return limit > 0 ? read_refilling(fcinfo, queue, limit, plain_read_statement, arg) : 0;
+	return read_allowed(fcinfo, queue, read->limit, read->vt_seconds, plain_read_statement, arg);
 }
 
 /*
- * How many of limit messages a read may deliver now: none from a paused
- * queue, and what the circuit breaker allows. SPI must be connected.
+ * One attempt of a read (plain or grouped), as the queue allows it: nothing
+ * from a paused queue, and what the circuit breaker lets through; a breaker
+ * trial that delivered nothing is given back. SPI must be connected.
  */
-int64
-deliverable_limit(QueueEntry *queue, int64 limit, int32 vt_seconds)
+uint64
+read_allowed(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 vt_seconds,
+			 ReadStatement statement, void *arg)
 {
+	bool		trial = false;
+	uint64		delivered;
+
 	if (queue->options.paused)
 		return 0;
-	return breaker_read_limit(queue, limit, vt_seconds);
+	limit = breaker_read_limit(queue, limit, vt_seconds, true, &trial);
+	if (limit <= 0)
+		return 0;
+	delivered = read_refilling(fcinfo, queue, limit, statement, arg);
+	if (trial && delivered == 0)
+		breaker_trial_unused(queue);
+	return delivered;
 }
 
 /* vt, or the queue's default_vt when vt is NULL. */
@@ -331,13 +340,15 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
 	int64		limit = read_limit_arg(fcinfo, 1);
 	Datum		values[3];
+	bool		trial;
 
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	/* A pop finishes the message at once: its lease is nominal (1 s) for a breaker trial. */
-	values[0] = Int64GetDatum(deliverable_limit(queue, limit, 1));
+	/* A pop of a paused queue, or of one whose breaker is not closed, takes nothing. */
+	values[0] = Int64GetDatum(queue->options.paused ? 0 :
+							  breaker_read_limit(queue, limit, 0, false, &trial));
 	if (DatumGetInt64(values[0]) == 0)
 	{
 		SPI_finish();

@@ -63,7 +63,23 @@ SELECT pg_sleep(2.1);
 SELECT count(*) AS trial_with_lapsing_lease FROM pgmq.read('cb', 1, 5);
 SELECT count(*) AS during_lease FROM pgmq.read('cb', 30, 5);
 SELECT pg_sleep(1.1);
-SELECT count(*) AS next_trial FROM pgmq.read('cb', 30, 5);
+DROP TABLE got;
+CREATE TEMP TABLE got AS SELECT msg_id, read_ct FROM pgmq.read('cb', 30, 5);
+SELECT count(*) AS next_trial FROM got;
+SELECT pgmq.ack('cb', msg_id, read_ct) AS closes FROM got;
+
+-- A trial is not used up by a read that could not deliver: qty 0, a filter
+-- that matches nothing, or an empty queue leave the breaker open for the
+-- next read; pop takes no trial at all.
+SELECT count(*) FROM (SELECT pgmq.nack('cb', msg_id, read_ct, 'x') FROM pgmq.read('cb', 30, 4)) s;
+SELECT state FROM pgmq.breaker_state WHERE queue_name = 'cb';
+SELECT pg_sleep(2.1);
+SELECT count(*) AS qty_zero FROM pgmq.read('cb', 30, 0);
+SELECT count(*) AS no_match FROM pgmq.read('cb', 30, 5, '{"no": "such message"}');
+SELECT count(*) AS popped FROM pgmq.pop('cb', 5);
+SELECT state FROM pgmq.breaker_state WHERE queue_name = 'cb';
+SELECT count(*) AS trial_messages FROM pgmq.read('cb', 30, 5);
+SELECT state FROM pgmq.breaker_state WHERE queue_name = 'cb';
 
 -- Turning the breaker off forgets its state: reads deliver at once.
 SELECT breaker_threshold FROM pgmq.reset_queue_options('cb', ARRAY['breaker_threshold']);

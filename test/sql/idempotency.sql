@@ -49,6 +49,19 @@ SELECT :later_send > :short_send AS enqueued_again;
 SELECT idempotency_key, msg_id = :later_send AS points_at_new FROM pgmq.idempotency_keys
 WHERE queue_name = 'idem' AND idempotency_key = 'short';
 
+-- The maintenance hook deletes expired keys only, in batches.
+SELECT idempotency_window FROM pgmq.set_queue_options('idem_other', idempotency_window => '1 second');
+SELECT count(*) FROM (SELECT pgmq.send('idem_other', '{}', jsonb_build_object('x-queue-ext-idempotency-key', 'exp-' || i))
+                      FROM generate_series(1, 3) i) s;
+SELECT pg_sleep(1.2);
+SELECT count(*) AS expired_keys FROM pgmq.idempotency_keys WHERE expires_at <= clock_timestamp();
+SELECT pgmq.expire_idempotency_keys(2) AS first_batch;
+SELECT pgmq.expire_idempotency_keys() AS second_batch;
+SELECT pgmq.expire_idempotency_keys() AS nothing_left;
+SELECT count(*) AS live_keys_kept FROM pgmq.idempotency_keys WHERE expires_at > clock_timestamp();
+SELECT pg_temp.outcome($$SELECT pgmq.expire_idempotency_keys(0)$$);
+SELECT pg_temp.outcome($$SELECT pgmq.expire_idempotency_keys(NULL)$$);
+
 -- Keys survive in pg_dump (config-dumped); drop_queue removes the queue's keys.
 SELECT count(*) > 0 AS dumped FROM pg_extension e, unnest(e.extconfig) c
 WHERE e.extname = 'queue_ext' AND c = 'pgmq.idempotency_keys'::regclass;
