@@ -453,6 +453,7 @@ CREATE UNLOGGED TABLE pgmq.breaker_state (
     prev_nacks        bigint      NOT NULL DEFAULT 0,
     opened_at         timestamptz,
     trial_until       timestamptz,
+    trial_msg_id      bigint,
     trips             bigint      NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE pgmq.breaker_state IS
@@ -470,6 +471,7 @@ SELECT o.queue_name,
        b.opened_at,
        CASE WHEN b.state = 'open' THEN b.opened_at + o.breaker_cooldown END AS trial_from,
        b.trial_until,
+       b.trial_msg_id,
        COALESCE(b.trips, 0)                     AS trips
 FROM pgmq.queue_options o
 LEFT JOIN pgmq.breaker_state b ON b.queue_name = o.queue_name
@@ -489,4 +491,4 @@ CROSS JOIN LATERAL (
 ) w
 WHERE o.breaker_threshold IS NOT NULL;
 COMMENT ON VIEW pgmq.circuit_breakers IS
-  'The circuit breaker of every queue that has one: its state, the acks and nacks of its sliding window, when it opened and when it tries again.';
+  'The circuit breaker of every queue that has one: its state, the acks and nacks of its sliding window, when it opened, when it tries again and the trial message.';

@@ -13,15 +13,15 @@
  *				breaker_threshold, the breaker opens.
  *	open		reads deliver nothing until breaker_cooldown has passed since
  *				it opened; then the first read to ask becomes the trial:
- *	half_open	that read gets at most one message; every other read gets
- *				nothing. The next ack closes the breaker (counts start over),
- *				the next nack opens it again. If no outcome comes before the
- *				trial's lease ends, the next read takes a new trial; if the
- *				trial read finds nothing, the breaker stays open for the next
- *				read to try. Pops take no trial: they have no outcome. The
- *				outcome that decides is the first after the trial began,
- *				whichever message it is for (a worker still holding an older
- *				lease can decide it).
+ *	half_open	that read gets at most one message, the trial message;
+ *				every other read gets nothing. The trial message's outcome
+ *				decides: acked (or otherwise gone from the queue) closes the
+ *				breaker and counting starts over; nacked (or dead-lettered)
+ *				opens it again. Outcomes of other messages are only counted.
+ *				If the trial's lease ends with no outcome, the next read takes
+ *				a new trial; if the trial read finds nothing, the breaker
+ *				stays open for the next read to try. Pops take no trial: they
+ *				have no outcome.
  *
  * Reads ask the state cached in the queue's entry, so a closed breaker costs
  * a read one comparison. A change of state invalidates the queue's relcache
@@ -167,6 +167,43 @@ breaker_trial_unused(QueueEntry *queue)
 
 /* ---- outcomes ---- */
 
+typedef enum TrialFate
+{
+	TRIAL_OUT,					/* still leased: no outcome yet */
+	TRIAL_SUCCEEDED,
+	TRIAL_FAILED
+} TrialFate;
+
+/*
+ * What became of the trial message, as this transaction sees it after its
+ * own ack or nack: still in the queue and nacked is a failure; gone is a
+ * success, unless this call was a nack (then it was dead-lettered by it).
+ */
+static TrialFate
+trial_fate(QueueEntry *queue, int64 msg_id, bool nacking)
+{
+	Datum		id = Int64GetDatum(msg_id);
+	bool		isnull;
+	bool		nacked;
+
+	if (queue_execute_to(queue, QP_BREAKER_TRIAL_FATE, &id, NULL, NULL) == 0)
+		return nacking ? TRIAL_FAILED : TRIAL_SUCCEEDED;
+	nacked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return nacked ? TRIAL_FAILED : TRIAL_OUT;
+}
+
+/* The trial read delivered msg_id: its outcome decides. SPI must be connected. */
+void
+breaker_trial_message(QueueEntry *queue, int64 msg_id)
+{
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(queue->registered_name);
+	values[1] = Int64GetDatum(msg_id);
+	queue_execute_to(queue, QP_BREAKER_TRIAL_MESSAGE, values, NULL, NULL);
+}
+
 /*
  * Counts acked acks and nacked nacks of the queue's messages, and opens or
  * closes the breaker when they say so. SPI must be connected.
@@ -192,6 +229,8 @@ breaker_record(QueueEntry *queue, int64 acked, int64 nacked)
 	TimestampTz opened_at = 0;
 	bool		has_opened_at;
 	int64		trips;
+	bool		has_trial_message;
+	int64		trial_msg_id;
 
 	if (o->breaker_threshold <= 0 || (acked == 0 && nacked == 0))
 		return;
@@ -218,6 +257,8 @@ breaker_record(QueueEntry *queue, int64 acked, int64 nacked)
 	opened_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 7, &has_opened_at));
 	has_opened_at = !has_opened_at;
 	trips = DatumGetInt64(SPI_getbinval(row, desc, 8, &isnull));
+	trial_msg_id = DatumGetInt64(SPI_getbinval(row, desc, 9, &has_trial_message));
+	has_trial_message = !has_trial_message;
 	SPI_freetuptable(SPI_tuptable);
 	was = state;
 
@@ -258,15 +299,23 @@ breaker_record(QueueEntry *queue, int64 acked, int64 nacked)
 		case BREAKER_OPEN:
 			break;				/* late outcomes of earlier deliveries: counted only */
 		case BREAKER_HALF_OPEN:
-			if (nacked > 0)
+			if (has_trial_message)
 			{
-				state = BREAKER_OPEN;
-				opened_at = now;
-				has_opened_at = true;
-				trips++;
+				switch (trial_fate(queue, trial_msg_id, nacked > 0))
+				{
+					case TRIAL_SUCCEEDED:
+						state = BREAKER_CLOSED;
+						break;
+					case TRIAL_FAILED:
+						state = BREAKER_OPEN;
+						opened_at = now;
+						has_opened_at = true;
+						trips++;
+						break;
+					case TRIAL_OUT:
+						break;	/* another message's outcome: counted only */
+				}
 			}
-			else
-				state = BREAKER_CLOSED;
 			break;
 	}
 	if (state != was)

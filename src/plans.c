@@ -412,7 +412,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	/* The circuit breaker (breaker.c): the queue's row ($1: registered name) ... */
 	[QP_BREAKER_LOCK] = {
 		"SELECT b.state, b.window_started_at, b.acks, b.nacks, b.prev_acks, b.prev_nacks, "
-		"b.opened_at, b.trips FROM pgmq.breaker_state b WHERE b.queue_name = $1 FOR UPDATE",
+		"b.opened_at, b.trips, b.trial_msg_id FROM pgmq.breaker_state b WHERE b.queue_name = $1 FOR UPDATE",
 		1, {TEXTOID}, true, false,
 		SPI_OK_SELECT, "counting outcomes for the circuit breaker of"
 	},
@@ -424,7 +424,9 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	},
 	[QP_BREAKER_SAVE] = {
 		"UPDATE pgmq.breaker_state SET state = $2, window_started_at = $3, acks = $4, nacks = $5, "
-		"prev_acks = $6, prev_nacks = $7, opened_at = $8, trips = $9, trial_until = NULL "
+		"prev_acks = $6, prev_nacks = $7, opened_at = $8, trips = $9, "
+		"trial_until = CASE WHEN $2 = 'half_open' THEN trial_until END, "
+		"trial_msg_id = CASE WHEN $2 = 'half_open' THEN trial_msg_id END "
 		"WHERE queue_name = $1",
 		9, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID},
 		true, false, SPI_OK_UPDATE, "counting outcomes for the circuit breaker of"
@@ -434,13 +436,25 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	 * leased until $4. A reader that finds another taking it skips, never waits.
 	 */
 	[QP_BREAKER_TRIAL] = {
-		"UPDATE pgmq.breaker_state SET state = 'half_open', trial_until = $4 "
+		"UPDATE pgmq.breaker_state SET state = 'half_open', trial_until = $4, trial_msg_id = NULL "
 		"WHERE queue_name = (SELECT b.queue_name FROM pgmq.breaker_state b "
 		" WHERE b.queue_name = $1 AND ((b.state = 'open' AND b.opened_at <= $3) "
 		" OR (b.state = 'half_open' AND b.trial_until <= $2)) FOR UPDATE SKIP LOCKED) "
 		"RETURNING queue_name",
 		4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "the circuit breaker trial of"
+	},
+	/* The message a trial read delivered ($2): its outcome decides. */
+	[QP_BREAKER_TRIAL_MESSAGE] = {
+		"UPDATE pgmq.breaker_state SET trial_msg_id = $2 WHERE queue_name = $1 AND state = 'half_open'",
+		2, {TEXTOID, INT8OID}, true, false,
+		SPI_OK_UPDATE, "the circuit breaker trial of"
+	},
+	/* Where the trial message ($1) stands: gone (no row), nacked, or still out. */
+	[QP_BREAKER_TRIAL_FATE] = {
+		"SELECT NOT " NOT_NACKED " FROM {queue} m WHERE m.msg_id = $1",
+		1, {INT8OID}, true, false,
+		SPI_OK_SELECT, "the circuit breaker trial of"
 	},
 	/* A trial read that found nothing: open again, as it was. */
 	[QP_BREAKER_TRIAL_UNUSED] = {

@@ -97,6 +97,8 @@ typedef enum QueuePlanKind
 	QP_BREAKER_CREATE,
 	QP_BREAKER_SAVE,
 	QP_BREAKER_TRIAL,
+	QP_BREAKER_TRIAL_MESSAGE,
+	QP_BREAKER_TRIAL_FATE,
 	QP_BREAKER_TRIAL_UNUSED,
 	QP_GROUP_SCAN,
 	QP_GROUP_LOCK,
@@ -209,6 +211,7 @@ typedef struct QueueEntry
 	SPIPlanPtr	plans[QP_COUNT];
 	int			plan_generations[QP_COUNT];	/* of the generic plans we built */
 	ScanHint	hint;
+	int64		last_leased_msg_id;	/* the last message a read of this backend delivered */
 } QueueEntry;
 
 extern void queue_options_load(const char *name, QueueOptions *out);
@@ -228,6 +231,7 @@ extern void breaker_state_load(const char *name, BreakerState *out);
 extern int64 breaker_read_limit(QueueEntry *queue, int64 limit, int32 vt_seconds,
 								bool allow_trial, bool *trial);
 extern void breaker_trial_unused(QueueEntry *queue);
+extern void breaker_trial_message(QueueEntry *queue, int64 msg_id);
 extern void breaker_record(QueueEntry *queue, int64 acked, int64 nacked);
 
 extern void queue_cache_init(void);

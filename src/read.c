@@ -99,6 +99,7 @@ lease_receive(TupleTableSlot *slot, DestReceiver *self)
 		return true;
 	}
 	r->delivered++;
+	r->queue->last_leased_msg_id = DatumGetInt64(slot_getattr(slot, MR_MSG_ID, &isnull));
 	return r->result->receiveSlot(slot, r->result);
 }
 
@@ -241,6 +242,8 @@ read_allowed(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 vt_s
 	delivered = read_refilling(fcinfo, queue, limit, statement, arg);
 	if (trial && delivered == 0)
 		breaker_trial_unused(queue);
+	else if (trial)
+		breaker_trial_message(queue, queue->last_leased_msg_id);
 	return delivered;
 }
 

@@ -15,10 +15,13 @@ FROM pgmq.set_queue_options('cb', breaker_threshold => 0.5, breaker_min_outcomes
                             breaker_cooldown => '2 seconds', backoff_base => 3600);
 SELECT queue_name, state, threshold, window_acks, window_nacks, nack_share, trips FROM pgmq.circuit_breakers;
 
+-- A slow worker holds a message from before the breaker opens.
+CREATE TEMP TABLE slow AS SELECT msg_id, read_ct FROM pgmq.read('cb', 300, 1);
+
 -- 2 acks and 1 nack: below the minimum number of outcomes, and below the share.
 CREATE TEMP TABLE got AS SELECT msg_id, read_ct FROM pgmq.read('cb', 30, 3);
-SELECT pgmq.ack('cb', msg_id, read_ct) FROM got WHERE msg_id <= 2;
-SELECT pgmq.nack('cb', msg_id, read_ct, 'failed') FROM got WHERE msg_id = 3;
+SELECT pgmq.ack('cb', msg_id, read_ct) FROM got WHERE msg_id IN (SELECT msg_id FROM got ORDER BY msg_id LIMIT 2);
+SELECT pgmq.nack('cb', msg_id, read_ct, 'failed') FROM got WHERE msg_id = (SELECT max(msg_id) FROM got);
 SELECT state, window_acks, window_nacks, round(nack_share::numeric, 3) AS nack_share FROM pgmq.circuit_breakers;
 
 -- One more nack: 4 outcomes, half of them nacks: open.
@@ -39,8 +42,12 @@ SELECT state FROM pgmq.circuit_breakers;
 DROP TABLE got;
 CREATE TEMP TABLE got AS SELECT msg_id, read_ct FROM pgmq.read('cb', 30, 5);
 SELECT count(*) AS trial_messages FROM got;
-SELECT state, trial_until > now() AS trial_leased FROM pgmq.circuit_breakers;
+SELECT state, trial_until > now() AS trial_leased, trial_msg_id = (SELECT msg_id FROM got) AS trial_recorded
+FROM pgmq.circuit_breakers;
 SELECT count(*) AS others_during_trial FROM pgmq.read('cb', 30, 5);
+-- Only the trial message's outcome decides: the slow worker's ack does not close it.
+SELECT pgmq.ack('cb', msg_id, read_ct) AS slow_worker_acks FROM slow;
+SELECT state FROM pgmq.circuit_breakers;
 -- The trial fails: open again.
 SELECT pgmq.nack('cb', msg_id, read_ct, 'still failing') FROM got;
 SELECT state, trips FROM pgmq.circuit_breakers;
