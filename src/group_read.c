@@ -368,7 +368,6 @@ group_read_heads(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 
 		delivered += lease_statement(fcinfo, queue, QP_GROUP_LEASE_HEADS, values, NULL, &batch_dead);
 		*dead += batch_dead;
 	}
-	hash_destroy(scan.seen);
 	return delivered;
 }
 
@@ -383,10 +382,10 @@ group_read_attempt(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void
 	GroupRead  *read = arg;
 	TimestampTz now = GetCurrentTimestamp();
 	HeadScanner scan;
-	GroupHead  *candidates = palloc(sizeof(GroupHead) * limit);
-	int64	   *head_ids = palloc(sizeof(int64) * limit);
-	bool	   *taken = palloc(sizeof(bool) * limit);
-	GroupHead  *groups = palloc(sizeof(GroupHead) * limit);
+	GroupHead  *candidates;
+	int64	   *head_ids;
+	bool	   *taken;
+	GroupHead  *groups;
 	int			ngroups = 0;
 	IdList		picked = {0};
 	Datum		values[3];
@@ -396,6 +395,10 @@ group_read_attempt(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void
 		return 0;
 	if (read->mode == GROUPS_HEADS || limit == 1)
 		return group_read_heads(fcinfo, queue, limit, read->vt_seconds, dead);
+	candidates = palloc(sizeof(GroupHead) * limit);
+	head_ids = palloc(sizeof(int64) * limit);
+	taken = palloc(sizeof(bool) * limit);
+	groups = palloc(sizeof(GroupHead) * limit);
 	scanner_init(&scan, queue, now, read->mode == GROUPS_FILL_FIRST ? 1 : limit);
 
 	while (picked.n < limit)
@@ -475,7 +478,6 @@ group_read_attempt(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void
 				if (layer < followers[g].n)
 					id_list_add(&picked, followers[g].ids[layer]);
 	}
-	hash_destroy(scan.seen);
 
 	if (picked.n == 0)
 		return 0;
