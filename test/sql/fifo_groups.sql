@@ -41,6 +41,23 @@ SELECT pg_temp.got(array(SELECT pgmq.read_grouped_rr('fifo', 30, 10))) AS layers
 SELECT pg_temp.fill();
 SELECT pg_temp.got(array(SELECT pgmq.read_grouped_rr('fifo', 30, 5))) AS five_layered;
 
+-- Round robin over many groups takes whole layers; uneven groups top up the
+-- room from the groups that have more.
+SELECT pgmq.purge_queue('fifo');
+SELECT count(*) FROM (SELECT pgmq.send('fifo', jsonb_build_object('g', 'G' || g, 'n', n), jsonb_build_object('x-pgmq-group', 'G' || g))
+                      FROM generate_series(1, 3) n, generate_series(1, 50) g ORDER BY n, g) s;
+SELECT count(*) AS got, count(*) FILTER (WHERE message ->> 'n' = '3') AS third_layer,
+       count(DISTINCT message ->> 'g') AS groups
+FROM pgmq.read_grouped_rr('fifo', 30, 100);
+SELECT pgmq.purge_queue('fifo');
+SELECT count(*) FROM (SELECT pgmq.send('fifo', jsonb_build_object('g', 'B', 'n', n), '{"x-pgmq-group": "B"}')
+                      FROM generate_series(1, 60) n) s;
+SELECT count(*) FROM (SELECT pgmq.send('fifo', jsonb_build_object('g', 'S' || g, 'n', 1), jsonb_build_object('x-pgmq-group', 'S' || g))
+                      FROM generate_series(1, 9) g) s;
+SELECT count(*) AS got, count(*) FILTER (WHERE message ->> 'g' = 'B') AS from_big,
+       max((message ->> 'n')::int) FILTER (WHERE message ->> 'g' = 'B') AS big_upto
+FROM pgmq.read_grouped_rr('fifo', 30, 30);
+
 -- Acking the head opens the group at its next message.
 SELECT pg_temp.fill();
 SELECT msg_id FROM pgmq.read_grouped_head('fifo', 30, 1);
