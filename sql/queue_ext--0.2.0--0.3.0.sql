@@ -362,36 +362,41 @@ COMMENT ON FUNCTION pgmq.reset_queue_options(text, text[]) IS
   'Puts the named options of a queue (NULL: all of them) back to their defaults; returns the queue''s options.';
 
 -- A message's place in a queue that uses priorities: its enqueue time
--- (microseconds since 2000-01-01) moved earlier by priority * aging. Immutable,
--- so each such queue indexes it with its own aging (q_<name>_priority_idx).
+-- (microseconds since 2000-01-01) moved earlier by priority * aging; smaller
+-- is read first (src/priority.c has the whole rule).
 CREATE FUNCTION pgmq.message_rank(enqueued_at timestamptz, headers jsonb, aging_us bigint)
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'queue_ext_message_rank' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION pgmq.message_rank(timestamptz, jsonb, bigint) IS
   'Read order in a queue with priorities: enqueued_at minus x-queue-ext-priority times aging_us, in microseconds; smaller is read first.';
 
--- Makes, remakes or drops a queue's priority index to match its priority_aging.
+-- A message's priority level, 0 when it has none (or a malformed one, which
+-- only a direct INSERT can store). Immutable: each queue with priorities
+-- indexes it (q_<name>_priority_idx on (pgmq.message_priority(headers), msg_id)).
+CREATE FUNCTION pgmq.message_priority(headers jsonb)
+    RETURNS integer
+    AS 'MODULE_PATHNAME', 'queue_ext_message_priority' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION pgmq.message_priority(jsonb) IS
+  'The x-queue-ext-priority of a message''s headers, 0 to 9; 0 when absent or malformed.';
+
+-- Makes or drops a queue's priority index to match its priority_aging.
 CREATE FUNCTION pgmq._sync_priority_index(queue_name text) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
 AS $$
 DECLARE
     v_name  varchar := pgmq.registered_queue_name(queue_name);
     v_table text := pgmq.format_table_name(v_name, 'q');
-    v_aging interval;
 BEGIN
-    SELECT c.priority_aging INTO v_aging FROM pgmq.queue_config c WHERE c.queue_name = v_name;
-    EXECUTE format('DROP INDEX IF EXISTS pgmq.%I', v_table || '_priority_idx');
-    IF v_aging IS NOT NULL THEN
-        -- The constant must be written as src/plans.c writes it: the planner
-        -- uses the index only for the identical expression.
-        EXECUTE format('CREATE INDEX %I ON pgmq.%I (pgmq.message_rank(enqueued_at, headers, %s), msg_id)',
-                       v_table || '_priority_idx', v_table,
-                       (extract(epoch FROM v_aging) * 1000000)::bigint);
+    IF EXISTS (SELECT 1 FROM pgmq.queue_config c WHERE c.queue_name = v_name AND c.priority_aging IS NOT NULL) THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgmq.%I (pgmq.message_priority(headers), msg_id)',
+                       v_table || '_priority_idx', v_table);
+    ELSE
+        EXECUTE format('DROP INDEX IF EXISTS pgmq.%I', v_table || '_priority_idx');
     END IF;
 END;
 $$;
 COMMENT ON FUNCTION pgmq._sync_priority_index(text) IS
-  'Makes the queue''s priority index match its priority_aging (drops it when priorities are off).';
+  'Makes the queue''s priority index when it has priority_aging, drops it when it has not.';
 
 -- Idempotency keys: the first msg_id a key was sent as, per queue, until it expires.
 CREATE TABLE pgmq.idempotency_keys (

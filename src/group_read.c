@@ -129,17 +129,6 @@ id_list_add(IdList *list, int64 id)
 	list->ids[list->n++] = id;
 }
 
-static Datum
-id_array(const int64 *ids, int n)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
 static void
 scanner_init(HeadScanner *scan, QueueEntry *queue, TimestampTz now, int64 want)
 {
@@ -388,7 +377,6 @@ group_read_attempt(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void
 	GroupHead  *groups;
 	int			ngroups = 0;
 	IdList		picked = {0};
-	Datum		values[3];
 
 	*dead = 0;
 	if (limit <= 0)
@@ -479,12 +467,7 @@ group_read_attempt(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void
 					id_list_add(&picked, followers[g].ids[layer]);
 	}
 
-	if (picked.n == 0)
-		return 0;
-	values[0] = id_array(picked.ids, picked.n);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = TimestampTzGetDatum(now + (int64) read->vt_seconds * USECS_PER_SEC);
-	return lease_statement(fcinfo, queue, QP_GROUP_LEASE, values, NULL, dead);
+	return lease_locked(fcinfo, queue, picked.ids, picked.n, now, read->vt_seconds, dead);
 }
 
 /*

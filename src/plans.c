@@ -38,8 +38,7 @@
  * on the caller's, possibly seconds old in read_with_poll).
  *
  * Template placeholders, replaced by quoted qualified names: {queue} the queue
- * table, {archive} its archive, {sequence} its msg_id sequence; and
- * {aging_us}, the queue's priority_aging in microseconds.
+ * table, {archive} its archive, {sequence} its msg_id sequence.
  */
 #include "queue_ext.h"
 
@@ -108,13 +107,6 @@
 	LEAVING_HEADERS("g.headers") " || pg_catalog.jsonb_build_object('" HEADER_OUTCOME "', " \
 	"pg_catalog.jsonb_build_object('state', " state ", 'at', " at ", 'attempts', " attempts ") || " extra ") " \
 	"FROM gone g"
-
-/*
- * A message's rank in a queue with priorities; the expression of the queue's
- * priority index, as pgmq._sync_priority_index writes it ({aging_us}: the
- * queue's priority_aging in microseconds).
- */
-#define MESSAGE_RANK "pgmq.message_rank(m.enqueued_at, m.headers, {aging_us})"
 
 /* A message's FIFO group; the expression pgmq.create_fifo_index indexes, verbatim. */
 #define GROUP_OF(h) \
@@ -386,27 +378,15 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_UPDATE_RETURNING, "progress"
 	},
 	/*
-	 * Priorities (priority.c): picked in rank order by the priority index
-	 * (FOR UPDATE SKIP LOCKED, as a plain read), returned in that order.
-	 * $4: the conditional filter, or NULL.
+	 * Priorities (priority.c) pick and lock messages themselves; a pop takes
+	 * the locked messages $1 and returns them in the order $1 lists them.
 	 */
-	[QP_READ_PRIORITY] = {
-		"WITH leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
-		" WHERE m.msg_id = ANY(ARRAY("
-		"  SELECT m.msg_id FROM {queue} m WHERE m.vt <= $2 AND ($4::pg_catalog.jsonb IS NULL OR m.message @> $4)"
-		"  ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK " AS rank) "
-		"SELECT " MESSAGE_COLUMNS " FROM leased ORDER BY rank, msg_id",
-		4, {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID}, true, false,
-		SPI_OK_SELECT, "read"
-	},
-	[QP_POP_PRIORITY] = {
-		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = ANY(ARRAY("
-		"  SELECT m.msg_id FROM {queue} m WHERE m.vt <= $2"
-		"  ORDER BY " MESSAGE_RANK ", m.msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)) "
-		" RETURNING " MESSAGE_COLUMNS_M ", " MESSAGE_RANK " AS rank) "
-		"SELECT " MESSAGE_COLUMNS " FROM gone ORDER BY rank, msg_id",
-		2, {INT8OID, TIMESTAMPTZOID}, true, false,
+	[QP_POP_LOCKED] = {
+		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS_M ") "
+		"SELECT g.msg_id, g.read_ct, g.enqueued_at, g.last_read_at, g.vt, g.message, g.headers "
+		"FROM gone g JOIN ROWS FROM (pg_catalog.unnest($1)) WITH ORDINALITY AS o(msg_id, ord) "
+		"ON o.msg_id = g.msg_id ORDER BY o.ord",
+		1, {INT8ARRAYOID}, true, false,
 		SPI_OK_SELECT, "pop"
 	},
 	/* The circuit breaker (breaker.c): the queue's row ($1: registered name) ... */
@@ -497,8 +477,18 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		3, {INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "read_grouped"
 	},
-	/* Leases the locked messages $1, returned in the order $1 lists them. */
-	[QP_GROUP_LEASE] = {
+	/* Leases the locked message $1[1] (one of those below, without the ordering). */
+	[QP_LEASE_LOCKED_ONE] = {
+		"UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
+		"WHERE m.msg_id = ($1)[1] RETURNING " MESSAGE_COLUMNS_M,
+		3, {INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true, false,
+		SPI_OK_UPDATE_RETURNING, "read"
+	},
+	/*
+	 * Leases the locked messages $1, returned in the order $1 lists them
+	 * (grouped reads and priority reads).
+	 */
+	[QP_LEASE_LOCKED] = {
 		"WITH leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
 		"WHERE m.msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS_M ") "
 		"SELECT l.msg_id, l.read_ct, l.enqueued_at, l.last_read_at, l.vt, l.message, l.headers "
@@ -510,18 +500,16 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 };
 
 /*
- * Expands a template's placeholders: quoted, schema-qualified names, and the
- * queue's priority aging (plans that use it are rebuilt when it changes).
+ * Expands a template's placeholders: quoted, schema-qualified names.
  */
 static char *
 plan_sql(const char *template, const QueueEntry *queue)
 {
-	static const char *const placeholders[] = {"{queue}", "{archive}", "{sequence}", "{aging_us}"};
+	static const char *const placeholders[] = {"{queue}", "{archive}", "{sequence}"};
 	const char *values[] = {
 		qualified_identifier(queue->names.queue_table),
 		qualified_identifier(queue->names.archive_table),
 		qualified_identifier(queue->names.sequence),
-		psprintf(INT64_FORMAT, queue->options.priority_aging_us),
 	};
 	StringInfoData buf;
 	const char *p = template;

@@ -29,27 +29,6 @@
 
 static HTAB *queue_cache = NULL;
 
-/*
- * Plans retired while this transaction may still be running them (an outer
- * call, e.g. a trigger that reads the queue); freed when it ends.
- */
-static List *retired_plans = NIL;
-
-static void
-free_retired_plans(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
-		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
-		event != XACT_EVENT_PREPARE)
-		return;
-	foreach(lc, retired_plans)
-		SPI_freeplan((SPIPlanPtr) lfirst(lc));
-	list_free(retired_plans);
-	retired_plans = NIL;
-}
-
 /* Counts relcache callbacks, so a fill can tell that one arrived meanwhile. */
 static uint64 queue_cache_invalidations = 0;
 
@@ -87,7 +66,6 @@ queue_cache_init(void)
 	queue_cache = hash_create("queue_ext queue cache", 64, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(queue_cache_relcache_callback, (Datum) 0);
-	RegisterXactCallback(free_retired_plans, NULL);
 }
 
 static void
@@ -101,27 +79,6 @@ queue_entry_release_plans(QueueEntry *entry)
 			entry->plans[i] = NULL;
 		}
 	}
-}
-
-/*
- * The priority plans have the queue's aging in their text: new ones are
- * prepared at the next call, the old ones retired.
- */
-static void
-queue_entry_release_plans_using_aging(QueueEntry *entry)
-{
-	static const QueuePlanKind kinds[] = {QP_READ_PRIORITY, QP_POP_PRIORITY};
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-	for (size_t i = 0; i < lengthof(kinds); i++)
-	{
-		if (entry->plans[kinds[i]] != NULL)
-		{
-			retired_plans = lappend(retired_plans, entry->plans[kinds[i]]);
-			entry->plans[kinds[i]] = NULL;
-		}
-	}
-	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -182,13 +139,13 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 
 		if (queue_relid != entry->queue_relid || archive_relid != entry->archive_relid)
 			queue_entry_release_plans(entry);
-		else if (options.priority_aging_us != entry->options.priority_aging_us)
-			queue_entry_release_plans_using_aging(entry);
+		/* The priority marks (priority.c) hold ranks computed with the aging. */
+		if (!settled || entry->sequence_changed || queue_relid != entry->queue_relid ||
+			sequence_relid != entry->sequence_relid ||
+			options.priority_aging_us != entry->options.priority_aging_us)
+			scan_hint_reset(&entry->hint, hint_allowed);
 		entry->options = options;
 		entry->breaker = breaker;
-		if (!settled || entry->sequence_changed || queue_relid != entry->queue_relid ||
-			sequence_relid != entry->sequence_relid)
-			scan_hint_reset(&entry->hint, hint_allowed);
 		entry->names = *names;
 		strlcpy(entry->registered_name, registered_name, sizeof(entry->registered_name));
 		entry->queue_relid = queue_relid;

@@ -91,8 +91,7 @@ typedef enum QueuePlanKind
 	QP_CANCEL,
 	QP_CANCEL_ARCHIVE,
 	QP_PROGRESS,
-	QP_READ_PRIORITY,
-	QP_POP_PRIORITY,
+	QP_POP_LOCKED,
 	QP_BREAKER_LOCK,
 	QP_BREAKER_CREATE,
 	QP_BREAKER_SAVE,
@@ -104,7 +103,8 @@ typedef enum QueuePlanKind
 	QP_GROUP_LOCK,
 	QP_GROUP_FOLLOWERS,
 	QP_GROUP_LEASE_HEADS,
-	QP_GROUP_LEASE,
+	QP_LEASE_LOCKED_ONE,
+	QP_LEASE_LOCKED,
 	QP_COUNT
 } QueuePlanKind;
 
@@ -169,13 +169,22 @@ typedef struct QueueOptions
 /* Most entries x-queue-ext-errors keeps (the oldest go first). */
 #define ERROR_HISTORY_MAX 10
 
-/* scan_hint.c: the msg_id below which nothing is left to read (per backend). */
+#define PRIORITY_LEVELS (PRIORITY_MAX + 1)
+
+/*
+ * scan_hint.c: the msg_id below which nothing is left to read (per backend);
+ * in a queue with priorities, one per priority level, and a rank no message
+ * of the level is expected below (priority.c).
+ */
 typedef struct ScanHint
 {
 	int64		start;			/* no readable message has a smaller msg_id */
+	int64		level_start[PRIORITY_LEVELS];	/* the same, per priority level */
+	int64		level_floor[PRIORITY_LEVELS];	/* no smaller rank expected */
 	bool		enabled;		/* false when the sequence caches ids */
 	bool		round_open;		/* waiting for older transactions to end */
 	int64		round_last_id;	/* sequence position when the round opened */
+	TimestampTz round_opened_at;
 	VirtualTransactionId *round_vxids;	/* transactions running then */
 	int			round_nvxids;
 	TimestampTz next_step_at;
@@ -244,7 +253,15 @@ extern void queue_cache_forget(const char *name);
 
 extern bool scan_hint_allowed(Oid sequence_relid);
 extern void scan_hint_reset(ScanHint *hint, bool enabled);
+extern void scan_hint_advance(QueueEntry *queue);
 extern int64 scan_hint_start(QueueEntry *queue);
+
+/* ---- priority.c: the read order of a queue with priorities ---- */
+
+extern void priority_settle_levels(QueueEntry *queue, ScanHint *hint);
+extern uint64 priority_read(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,
+							int32 vt_seconds, Jsonb *cond, int *dead);
+extern void priority_pop(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit);
 
 /* ---- read.c: leasing, shared by plain and grouped reads ---- */
 
@@ -254,6 +271,9 @@ typedef uint64 (*ReadAttempt) (FunctionCallInfo fcinfo, QueueEntry *queue, void 
 extern int32 read_vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue);
 extern uint64 lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
 							  const Datum *values, const bool *nulls, int *dead);
+extern Datum id_array(const int64 *ids, int n);
+extern uint64 lease_locked(FunctionCallInfo fcinfo, QueueEntry *queue, const int64 *ids, int n,
+						   TimestampTz now, int32 vt_seconds, int *dead);
 
 /* One read statement of up to limit messages; *dead counts those dead-lettered. */
 typedef uint64 (*ReadStatement) (FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit,

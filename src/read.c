@@ -163,6 +163,40 @@ lease_statement(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
 	return receiver.delivered;
 }
 
+/* A bigint[] of n ids. */
+Datum
+id_array(const int64 *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * Leases messages this transaction has locked (grouped and priority reads
+ * pick and lock them first) for vt_seconds from now, returning them in the
+ * order ids lists them; as lease_statement otherwise. One message, the
+ * common case, takes a statement without the ordering join.
+ */
+uint64
+lease_locked(FunctionCallInfo fcinfo, QueueEntry *queue, const int64 *ids, int n,
+			 TimestampTz now, int32 vt_seconds, int *dead)
+{
+	Datum		values[3];
+
+	*dead = 0;
+	if (n == 0)
+		return 0;
+	values[0] = id_array(ids, n);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = TimestampTzGetDatum(now + (int64) vt_seconds * USECS_PER_SEC);
+	return lease_statement(fcinfo, queue, n == 1 ? QP_LEASE_LOCKED_ONE : QP_LEASE_LOCKED,
+						   values, NULL, dead);
+}
+
 /*
  * Runs a read statement until it has delivered limit messages or came across
  * no dead letters: dead letters took places in its LIMIT, so it reads again
@@ -193,21 +227,15 @@ static uint64
 plain_read_statement(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, void *arg, int *dead)
 {
 	PlainRead  *read = arg;
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	Datum		values[5];
 
-	bool		nulls[5] = {false, false, false, false, false};
-
+	if (queue->options.priority_aging_us > 0)
+		return priority_read(fcinfo, queue, limit, read->vt_seconds, read->cond, dead);
+	now = GetCurrentTimestamp();
 	values[0] = Int64GetDatum(limit);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = TimestampTzGetDatum(now + (int64) read->vt_seconds * USECS_PER_SEC);
-	if (queue->options.priority_aging_us > 0)
-	{
-		/* Rank order (priority.c); the filter is a parameter that may be NULL. */
-		values[3] = PointerGetDatum(read->cond);
-		nulls[3] = read->cond == NULL;
-		return lease_statement(fcinfo, queue, QP_READ_PRIORITY, values, nulls, dead);
-	}
 	values[3] = Int64GetDatum(scan_hint_start(queue));
 	values[4] = PointerGetDatum(read->cond);
 	return lease_statement(fcinfo, queue, read->cond ? QP_READ_CONDITIONAL : QP_READ,
@@ -358,7 +386,7 @@ queue_ext_pop(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 	if (queue->options.priority_aging_us > 0)
-		queue_execute(queue, QP_POP_PRIORITY, values, NULL, fcinfo);
+		priority_pop(fcinfo, queue, DatumGetInt64(values[0]));
 	else
 	{
 		values[2] = Int64GetDatum(scan_hint_start(queue));

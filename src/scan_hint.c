@@ -58,7 +58,7 @@
 #include "utils/syscache.h"
 
 /* How often a backend takes a step of a round. */
-#define SCAN_HINT_STEP_MS 100
+#define SCAN_HINT_STEP_MS 5
 
 /* True when the queue's sequence hands out ids one at a time (CACHE 1). */
 bool
@@ -93,6 +93,11 @@ scan_hint_reset(ScanHint *hint, bool enabled)
 {
 	scan_hint_close_round(hint);
 	hint->start = 0;
+	for (int level = 0; level < PRIORITY_LEVELS; level++)
+	{
+		hint->level_start[level] = 0;
+		hint->level_floor[level] = PG_INT64_MIN;
+	}
 	hint->enabled = enabled;
 	hint->next_step_at = 0;
 }
@@ -114,6 +119,7 @@ scan_hint_open_round(QueueEntry *queue, ScanHint *hint)
 									PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &nrunning);
 
 	hint->round_last_id = last_id;
+	hint->round_opened_at = GetCurrentTimestamp();
 	hint->round_vxids = MemoryContextAlloc(TopMemoryContext,
 										   sizeof(VirtualTransactionId) * (nrunning + 1));
 	memcpy(hint->round_vxids, running, sizeof(VirtualTransactionId) * nrunning);
@@ -159,6 +165,13 @@ scan_hint_finish_round(QueueEntry *queue, ScanHint *hint)
 	int64		first_live;
 	int64		next_start = hint->round_last_id + 1;
 
+	if (queue->options.priority_aging_us > 0)
+	{
+		/* Reads of this queue go by priority level (priority.c). */
+		priority_settle_levels(queue, hint);
+		scan_hint_close_round(hint);
+		return;
+	}
 	/* A statement that is not read-only: SPI takes a fresh snapshot for it. */
 	(void) queue_execute(queue, QP_FIRST_LIVE_ID, &from, NULL, NULL);
 	first_live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -170,32 +183,38 @@ scan_hint_finish_round(QueueEntry *queue, ScanHint *hint)
 }
 
 /*
- * The msg_id a read or pop of this queue may start at, advancing the mark a
- * step when one is due. SPI must be connected.
+ * Advances the queue's marks a step when one is due. SPI must be connected.
  */
-int64
-scan_hint_start(QueueEntry *queue)
+void
+scan_hint_advance(QueueEntry *queue)
 {
 	ScanHint   *hint = &queue->hint;
 	TimestampTz now;
 
-	if (!hint->enabled)
-		return 0;
-	/* Dropped and made anew meanwhile (the next lookup resets the mark). */
-	if (queue->sequence_changed)
-		return 0;
+	/* Off, or dropped and made anew meanwhile (the next lookup resets the marks). */
+	if (!hint->enabled || queue->sequence_changed)
+		return;
 	/* See the header: only fresh snapshots, only before this transaction writes. */
 	if (IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		return hint->start;
+		return;
 
 	now = GetCurrentTimestamp();
 	if (now < hint->next_step_at)
-		return hint->start;
+		return;
 	hint->next_step_at = now + SCAN_HINT_STEP_MS * 1000;
 
 	if (!hint->round_open)
 		scan_hint_open_round(queue, hint);
 	if (scan_hint_round_settled(hint))
 		scan_hint_finish_round(queue, hint);
-	return hint->start;
+}
+
+/* The msg_id a read or pop of this queue may start at, after a step when one is due. */
+int64
+scan_hint_start(QueueEntry *queue)
+{
+	if (!queue->hint.enabled || queue->sequence_changed)
+		return 0;
+	scan_hint_advance(queue);
+	return queue->hint.start;
 }

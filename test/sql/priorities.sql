@@ -55,16 +55,70 @@ SELECT pgmq.send('prio', '{"n": 1}');
 SELECT pgmq.send('prio', '{"n": 2}');
 SELECT message ->> 'n' AS n FROM pgmq.read('prio', 30, 5);
 
--- A changed aging rebuilds the index and this backend's plans; reads go on.
+-- A changed aging keeps the index (it files messages by level, the aging
+-- applies when reading); reads go on with the new aging.
 SELECT priority_aging FROM pgmq.set_queue_options('prio', priority_aging => '10 minutes');
 SELECT pg_get_indexdef('pgmq.q_prio_priority_idx'::regclass);
 SELECT pgmq.send('prio', '{"n": 3}', '{"x-queue-ext-priority": 1}');
 SELECT message ->> 'n' AS n FROM pgmq.read('prio', 30, 5);
--- The read can use the index, not a sort of the queue (its plan is built so).
-SET enable_seqscan = off;
-EXPLAIN (COSTS OFF) SELECT m.msg_id FROM pgmq.q_prio m
-WHERE m.vt <= now() ORDER BY pgmq.message_rank(m.enqueued_at, m.headers, 600000000), m.msg_id LIMIT 1;
-RESET enable_seqscan;
+-- Reads and pops go through the index, never a scan of the queue.
+SELECT pg_stat_force_next_flush();
+SELECT i.idx_scan AS idx_before, t.seq_scan AS seq_before
+FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
+WHERE i.indexrelid = 'pgmq.q_prio_priority_idx'::regclass \gset
+SELECT count(*) FROM pgmq.send_batch('prio', ARRAY['{"n": 4}', '{"n": 5}']::jsonb[],
+                                     ARRAY['{"x-queue-ext-priority": 2}', '{}']::jsonb[]);
+SELECT message ->> 'n' AS n FROM pgmq.read('prio', 30, 1);
+SELECT message ->> 'n' AS n FROM pgmq.pop('prio');
+SELECT pg_stat_force_next_flush();
+SELECT i.idx_scan > :idx_before AS index_used, t.seq_scan - :seq_before AS seq_scans
+FROM pg_stat_user_indexes i JOIN pg_stat_user_tables t USING (relid)
+WHERE i.indexrelid = 'pgmq.q_prio_priority_idx'::regclass;
+
+-- Each level's mark passes consumed messages, never live ones: after many
+-- reads and deletes (marks advance between statements), an urgent message
+-- sent later, a message made visible again and one inserted with an old
+-- enqueue time (as a dead letter keeps its own) are all read. Within a level
+-- the order is msg_id order: the old one waits its turn in level 0.
+SELECT pgmq.purge_queue('prio');
+SELECT priority_aging FROM pgmq.set_queue_options('prio', priority_aging => '1 minute');
+SELECT count(*) FROM pgmq.send_batch('prio', ARRAY(SELECT jsonb_build_object('n', i) FROM generate_series(1, 40) i));
+CREATE FUNCTION pg_temp.take_and_delete(n int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+  taken int := 0;
+  m record;
+BEGIN
+  FOR i IN 1..n LOOP
+    SELECT * INTO m FROM pgmq.read('prio', 30, 1);
+    EXIT WHEN m IS NULL;
+    PERFORM pgmq.delete('prio', m.msg_id);
+    taken := taken + 1;
+  END LOOP;
+  RETURN taken;
+END $$;
+SELECT pg_temp.take_and_delete(10);
+SELECT pg_sleep(0.02);
+SELECT pg_temp.take_and_delete(10);
+SELECT pg_sleep(0.02);
+SELECT msg_id AS held FROM pgmq.read('prio', 300, 1) \gset
+SELECT pg_temp.take_and_delete(5);
+SELECT pg_sleep(0.02);
+SELECT pgmq.send('prio', '{"n": "urgent"}', '{"x-queue-ext-priority": 9}');
+SELECT message ->> 'n' AS n FROM pgmq.read('prio', 30, 1);
+SELECT count(*) AS made_visible FROM pgmq.set_vt('prio', :held, 0);
+INSERT INTO pgmq.q_prio (enqueued_at, vt, message) VALUES (now() - interval '1 hour', now(), '{"n": "old"}');
+SELECT pg_sleep(0.02);
+SELECT message ->> 'n' AS n FROM pgmq.read('prio', 30, 2);
+SELECT pg_sleep(0.02);
+SELECT string_agg(message ->> 'n', ', ') AS the_rest FROM pgmq.read('prio', 30, 100);
+SELECT count(*) AS left_visible FROM pgmq.q_prio WHERE vt <= now();
+
+-- Without its index a queue with priorities cannot be read: a clear error.
+DROP INDEX pgmq.q_prio_priority_idx;
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.read('prio', 30, 1)$$);
+SELECT pgmq._sync_priority_index('prio');
+SELECT count(*) AS made_visible FROM pgmq.set_vt('prio', array(SELECT msg_id FROM pgmq.q_prio), 0);
+SELECT message ->> 'n' AS readable_again FROM pgmq.read('prio', 30, 1);
 
 -- Turned off: the index goes, reads are by msg_id again, priority headers are refused.
 SELECT priority_aging FROM pgmq.reset_queue_options('prio', ARRAY['priority_aging']);
@@ -73,11 +127,13 @@ SELECT count(*) AS made_visible FROM pgmq.set_vt('prio', array(SELECT msg_id FRO
 SELECT message ->> 'n' AS n FROM pgmq.read('prio', 30, 5);
 SELECT pg_temp.outcome($$SELECT pgmq.send('prio', '{}', '{"x-queue-ext-priority": 1}')$$);
 
--- The rank itself.
+-- The rank and the level itself.
 SELECT pgmq.message_rank('2000-01-01 00:00:10+00', '{"x-queue-ext-priority": 2}', 1000000) AS two_levels_ahead,
        pgmq.message_rank('2000-01-01 00:00:10+00', NULL, 1000000) AS no_headers,
        pgmq.message_rank('2000-01-01 00:00:10+00', '"not an object"', 1000000) AS not_an_object,
        pgmq.message_rank('2000-01-01 00:00:10+00', '{"x-queue-ext-priority": 77}', 1000000) AS out_of_range_is_0;
+SELECT pgmq.message_priority('{"x-queue-ext-priority": 7}') AS seven, pgmq.message_priority(NULL) AS no_headers,
+       pgmq.message_priority('{"x-queue-ext-priority": "7"}') AS text_is_0, pgmq.message_priority('[1]') AS array_is_0;
 
 -- Bad input: out of range, not an integer, bad aging.
 SELECT priority_aging FROM pgmq.set_queue_options('prio', priority_aging => '1 minute');
