@@ -134,7 +134,9 @@ for rep in $(seq 1 "$paired_reps"); do
 done
 
 # Ordering and dedup beside their plain forms: each pgbench mixes the plain
-# script on queue "bench" with the variant on its own queue, equal weight.
+# script on queue "bench" with the variant on its own queue, equal weight;
+# the keyed send also beside its raw-SQL floor (the same two inserts, key
+# claim and message, on copies of the key table and the queue table).
 ordering_fill="${BENCH_ORDERING_FILL:-200000}"
 payload='{"task":"email","to":"user@example.com","attempt":1,"body":{"subject":"hello","lines":3}}'
 ordering_tables() {
@@ -143,6 +145,11 @@ SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta
 WHERE queue_name IN ('bench', 'bench_prio', 'bench_groups', 'bench_idem');
 DROP TABLE IF EXISTS floor_q, floor_a;
 SELECT pgmq.create(q) FROM unnest(ARRAY['bench', 'bench_prio', 'bench_groups', 'bench_idem']) q;
+DROP TABLE IF EXISTS floor_keys;
+SELECT format('CREATE TABLE floor_q (LIKE pgmq.q_bench_idem INCLUDING ALL) WITH (%s)',
+              array_to_string(reloptions, ', '))
+FROM pg_class WHERE oid = 'pgmq.q_bench_idem'::regclass \gexec
+CREATE TABLE floor_keys (LIKE pgmq.idempotency_keys INCLUDING ALL);
 SELECT FROM pgmq.set_queue_options('bench_prio', priority_aging => '1 minute');
 SELECT pgmq.create_fifo_index('bench_groups');
 INSERT INTO pgmq.q_bench (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
@@ -156,11 +163,12 @@ SQL
 }
 for rep in $(seq 1 "$paired_reps"); do
   for pair in "priorities read1_delete_ext read1_delete_prio" "groups read1_delete_ext read1_delete_groups" \
-              "idempotency send_headers_plain send_headers_idem"; do
-    read -r name plain variant <<<"$pair"
+              "idempotency send_headers_plain send_headers_idem send_idem_floor"; do
+    read -r name plain variant floor <<<"$pair"
     ordering_tables
     PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
       -f "bench/workloads/$plain.sql@1" -f "bench/workloads/$variant.sql@1" \
+      ${floor:+-f "bench/workloads/$floor.sql@1"} \
       >"$out/ordering.$name.$rep.log" 2>&1 || { cat "$out/ordering.$name.$rep.log" >&2; exit 1; }
     lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/ordering.$name.$rep.log" | paste -sd' ')
     printf '%s\t%s\t%s\n' "$name" "$rep" "${lat// /$'\t'}" | tee -a "$out/ordering.tsv"

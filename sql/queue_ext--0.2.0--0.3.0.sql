@@ -399,9 +399,12 @@ COMMENT ON FUNCTION pgmq._sync_priority_index(text) IS
   'Makes the queue''s priority index when it has priority_aging, drops it when it has not.';
 
 -- Idempotency keys: the first msg_id a key was sent as, per queue, until it expires.
+-- Keys compare as bytes (COLLATE "C"): they are identifiers, and equality is
+-- all that matters; the database's collation would only make every lookup
+-- slower.
 CREATE TABLE pgmq.idempotency_keys (
-    queue_name      varchar     NOT NULL,
-    idempotency_key text        NOT NULL,
+    queue_name      varchar COLLATE "C" NOT NULL,
+    idempotency_key text    COLLATE "C" NOT NULL,
     msg_id          bigint      NOT NULL,
     expires_at      timestamptz NOT NULL,
     PRIMARY KEY (queue_name, idempotency_key)
