@@ -630,6 +630,7 @@ queue_execute_to(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 	const PlanTemplate *tpl = &plan_templates[kind];
 	SPIPlanPtr	plan = queue_plan(queue, kind);
 	SPIExecuteOptions options = {0};
+	MemoryContext caller = CurrentMemoryContext;
 	int			rc;
 
 	if (tpl->nargs > 0)
@@ -649,6 +650,8 @@ queue_execute_to(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 	options.dest = dest;
 
 	rc = SPI_execute_plan_extended(plan, &options);
+	/* SPI leaves its procedure context current; a caller's own (per attempt) comes back. */
+	MemoryContextSwitchTo(caller);
 	if (options.params != NULL)
 		pfree(options.params);	/* read_with_poll runs many statements per call */
 	if (rc != tpl->expected_rc)

@@ -28,20 +28,24 @@
  * floor per level, a rank below which the level's head is not expected: the
  * smaller of the rank of its first live message and that of a message sent
  * now at that priority (less a margin for clocks). Levels are visited in
- * floor order and the visit stops once it has enough messages ranked below
- * the next floor; usually one level is read. A floor can be off only for a
- * message sent with an enqueued_at in the past (a dead letter keeps its own),
- * or for a level whose msg_id order differs from its enqueue order (long
- * sending transactions); such a message is read in order once the next round
- * sees it, a fraction of a second later, and never lost: what a read may
- * skip is decided only by the msg_id marks.
+ * floor order and the visit stops once it has the candidates it wants
+ * (its limit and a few spare) ranked below the next floor: on a queue that
+ * holds more than a read asks for, usually one level is read. A floor can be
+ * off for a message whose enqueued_at lies in the past of its msg_id (a dead
+ * letter keeps its own; a long sending transaction), once that message heads
+ * its level; it is put in order when the next round completes (a round waits
+ * for the transactions running when it opened), and never lost: what a read
+ * may skip is decided only by the msg_id marks.
  *
  * The read picks candidates in this order through the level index, locks
  * them as FOR UPDATE SKIP LOCKED does (a row another reader holds is passed
- * over, a row changed meanwhile is checked again), and leases the locked
- * ones in one statement. A queue without priority_aging reads by msg_id as
- * before: it pays nothing, and a send of a message with a priority to it is
- * refused rather than silently ignored.
+ * over; a row changed since it was picked is followed to its last version
+ * and checked again), and leases the locked ones in one statement. Under
+ * REPEATABLE READ a row changed since the transaction's snapshot is passed
+ * over, where SQL's FOR UPDATE would raise a serialization failure. A queue
+ * without priority_aging reads by msg_id as before: it pays nothing, and a
+ * send of a message with a priority to it is refused rather than silently
+ * ignored.
  */
 #include "queue_ext.h"
 
@@ -52,7 +56,6 @@
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -64,6 +67,9 @@
 
 /* Candidates a read picks beyond its limit, for rows other readers are taking meanwhile. */
 #define PRIORITY_SLACK 4
+
+/* Most candidates one pass picks: a large read takes several passes, not one huge array. */
+#define PRIORITY_PICK_CHUNK 1000
 
 /* Floors allow for this much between clocks and transaction start times. */
 #define PRIORITY_FLOOR_MARGIN_US (1000 * 1000)
@@ -138,6 +144,30 @@ queue_column(Relation heap, const char *column)
 }
 
 /*
+ * The index must be the one _sync_priority_index makes: on this table, valid,
+ * (an integer expression, msg_id). Anything else under its name (a failed
+ * concurrent build, an index of an older development release) would make
+ * reads come back wrong instead of failing.
+ */
+static void
+check_level_index(LevelScan *ls, QueueEntry *queue, const char *index_name)
+{
+	Form_pg_index index = ls->index->rd_index;
+
+	if (index->indrelid != RelationGetRelid(ls->heap) || !index->indisvalid ||
+		index->indnkeyatts != 2 || index->indkey.values[0] != 0 ||
+		index->indkey.values[1] != queue_column(ls->heap, "msg_id") ||
+		TupleDescAttr(RelationGetDescr(ls->index), 0)->atttypid != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index pgmq.%s is not the priority index of queue \"%s\"",
+						index_name, queue->names.name),
+				 errdetail("It must be valid and on (pgmq.message_priority(headers), msg_id)."),
+				 errhint("Drop it and make it again with SELECT pgmq._sync_priority_index('%s').",
+						 queue->names.name)));
+}
+
+/*
  * Opens the queue's table (heap_lock: RowShareLock when rows will be locked,
  * as SELECT FOR UPDATE takes) and its priority index, with a fresh snapshot
  * (READ COMMITTED; the transaction's under REPEATABLE READ).
@@ -159,6 +189,7 @@ level_scan_begin(LevelScan *ls, QueueEntry *queue, LOCKMODE heap_lock)
 						 queue->names.name)));
 	ls->heap = table_open(queue->queue_relid, heap_lock);
 	ls->index = index_open(index_relid, AccessShareLock);
+	check_level_index(ls, queue, index_name);
 	ls->snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ls->scan = index_beginscan(ls->heap, ls->index, ls->snapshot, 2, 0);
 	ls->slot = table_slot_create(ls->heap, NULL);
@@ -189,6 +220,22 @@ slot_timestamp(TupleTableSlot *slot, AttrNumber att)
 	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(value);
 }
 
+/* Visible at now, and matching cond when there is one (as message @> cond). */
+static bool
+row_is_readable(LevelScan *ls, TupleTableSlot *slot, TimestampTz now, Jsonb *cond)
+{
+	bool		isnull;
+	Datum		message;
+
+	if (slot_timestamp(slot, ls->vt_att) > now)
+		return false;
+	if (cond == NULL)
+		return true;
+	message = slot_getattr(slot, ls->message_att, &isnull);
+	return !isnull && DatumGetBool(DirectFunctionCall2(jsonb_contains, message,
+													   PointerGetDatum(cond)));
+}
+
 /*
  * Up to max messages of one level from msg_id from on, in msg_id order: all
  * live ones, or (visible_only) those visible at now that match cond.
@@ -208,20 +255,13 @@ level_fetch(LevelScan *ls, int level, int64 from, int max, bool visible_only,
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		if (visible_only)
-		{
-			Datum		message;
-
-			if (slot_timestamp(ls->slot, ls->vt_att) > now)
-				continue;
-			message = slot_getattr(ls->slot, ls->message_att, &isnull);
-			if (cond != NULL &&
-				(isnull || !DatumGetBool(DirectFunctionCall2(jsonb_contains, message,
-															 PointerGetDatum(cond)))))
-				continue;
-		}
+		if (visible_only && !row_is_readable(ls, ls->slot, now, cond))
+			continue;
 		out[n].msg_id = DatumGetInt64(slot_getattr(ls->slot, ls->msg_id_att, &isnull));
-		out[n].rank = slot_timestamp(ls->slot, ls->enqueued_at_att) - level * ls->aging_us;
+		/* An enqueued_at of -infinity (a direct INSERT) ranks first, without overflow. */
+		if (pg_sub_s64_overflow(slot_timestamp(ls->slot, ls->enqueued_at_att),
+								level * ls->aging_us, &out[n].rank))
+			out[n].rank = PG_INT64_MIN;
 		out[n].tid = ls->slot->tts_tid;
 		out[n].level = level;
 		n++;
@@ -317,11 +357,12 @@ pick_candidates(LevelScan *ls, const int64 *resume, const int64 *floor, int want
 /*
  * Locks a candidate as FOR UPDATE SKIP LOCKED would: false when another
  * transaction holds it, or it is gone, or (changed since it was picked) it is
- * no longer visible at now. Under REPEATABLE READ a changed row is passed
- * over instead of followed, so that the lease's UPDATE sees what was locked.
+ * no longer visible at now or no longer matches cond. Under REPEATABLE READ a
+ * changed row is passed over instead of followed, so that the lease's UPDATE
+ * sees what was locked.
  */
 static bool
-candidate_lock(LevelScan *ls, TupleTableSlot *slot, Candidate *c, TimestampTz now)
+candidate_lock(LevelScan *ls, TupleTableSlot *slot, Candidate *c, TimestampTz now, Jsonb *cond)
 {
 	TM_FailureData tmfd;
 	int			flags = IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
@@ -329,12 +370,16 @@ candidate_lock(LevelScan *ls, TupleTableSlot *slot, Candidate *c, TimestampTz no
 	if (table_tuple_lock(ls->heap, &c->tid, ls->snapshot, slot, GetCurrentCommandId(true),
 						 LockTupleExclusive, LockWaitSkip, flags, &tmfd) != TM_Ok)
 		return false;
-	return slot_timestamp(slot, ls->vt_att) <= now;
+	if (!tmfd.traversed)
+		return true;			/* the very version picked: already checked */
+	return row_is_readable(ls, slot, now, cond);
 }
 
 /*
  * Picks and locks up to limit messages visible at now (matching cond, when
  * given) in priority order. Returns how many, their ids in *ids, in order.
+ * The table is locked before the marks are read, so that a reset of the
+ * queue's sequence (TRUNCATE ... RESTART IDENTITY) is seen first.
  */
 static int
 pick_and_lock(QueueEntry *queue, int64 limit, TimestampTz now, Jsonb *cond, int64 **ids)
@@ -342,25 +387,33 @@ pick_and_lock(QueueEntry *queue, int64 limit, TimestampTz now, Jsonb *cond, int6
 	LevelScan	ls;
 	int64		resume[PRIORITY_LEVELS];
 	int64		floor[PRIORITY_LEVELS];
-	int			want_max = (int) limit + PRIORITY_SLACK;
+	int			want_max = (int) Min(limit, PRIORITY_PICK_CHUNK) + PRIORITY_SLACK;
 	Candidate  *picked = palloc(sizeof(Candidate) * want_max);
+	int			capacity = (int) Min(limit, PRIORITY_PICK_CHUNK);
 	TupleTableSlot *lock_slot;
 	int			nlocked = 0;
 
-	*ids = palloc(sizeof(int64) * limit);
-	read_marks(queue, resume, floor);
+	*ids = palloc(sizeof(int64) * capacity);
 	level_scan_begin(&ls, queue, RowShareLock);
+	read_marks(queue, resume, floor);
 	lock_slot = table_slot_create(ls.heap, NULL);
 	for (;;)
 	{
-		int			want = (int) (limit - nlocked) + PRIORITY_SLACK;
+		int			want = (int) Min(limit - nlocked, PRIORITY_PICK_CHUNK) + PRIORITY_SLACK;
 		int			npicked = pick_candidates(&ls, resume, floor, want, now, cond, picked);
 
 		for (int i = 0; i < npicked && nlocked < limit; i++)
 		{
-			if (candidate_lock(&ls, lock_slot, &picked[i], now))
+			if (candidate_lock(&ls, lock_slot, &picked[i], now, cond))
+			{
+				if (nlocked == capacity)
+				{
+					capacity = (int) Min(limit, (int64) capacity * 2);
+					*ids = repalloc(*ids, sizeof(int64) * capacity);
+				}
 				(*ids)[nlocked++] = picked[i].msg_id;
-			/* Tried: the next round of picking starts after it. */
+			}
+			/* Tried: the next pass of picking starts after it. */
 			resume[picked[i].level] = picked[i].msg_id + 1;
 		}
 		if (nlocked == limit || npicked < want)

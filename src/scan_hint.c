@@ -165,13 +165,9 @@ scan_hint_finish_round(QueueEntry *queue, ScanHint *hint)
 	int64		first_live;
 	int64		next_start = hint->round_last_id + 1;
 
+	/* Plain reads of this queue go by priority level (priority.c); grouped reads by msg_id. */
 	if (queue->options.priority_aging_us > 0)
-	{
-		/* Reads of this queue go by priority level (priority.c). */
 		priority_settle_levels(queue, hint);
-		scan_hint_close_round(hint);
-		return;
-	}
 	/* A statement that is not read-only: SPI takes a fresh snapshot for it. */
 	(void) queue_execute(queue, QP_FIRST_LIVE_ID, &from, NULL, NULL);
 	first_live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

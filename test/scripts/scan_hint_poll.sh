@@ -22,7 +22,7 @@ psql -qXAt -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM (SELECT pgmq.delete('poll
 # The poller's session first reads once (nothing is visible): that opens a
 # round of its mark, listing the late transaction. Then, in a new transaction
 # of the same session, it waits up to 6 s, trying every 150 ms (longer than
-# the mark's 100 ms step), so the first try after the late commit finishes
+# the mark's 5 ms step), so the first try after the late commit finishes
 # the round, inside a statement whose snapshot predates that commit.
 result="$(mktemp)"
 trap 'rm -f "$result"' EXIT

@@ -116,7 +116,15 @@ SELECT count(*) AS left_visible FROM pgmq.q_prio WHERE vt <= now();
 -- Without its index a queue with priorities cannot be read: a clear error.
 DROP INDEX pgmq.q_prio_priority_idx;
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.read('prio', 30, 1)$$);
+-- Nor with another index under its name.
+CREATE INDEX q_prio_priority_idx ON pgmq.q_prio (msg_id, read_ct);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.pop('prio')$$);
+DROP INDEX pgmq.q_prio_priority_idx;
 SELECT pgmq._sync_priority_index('prio');
+-- An enqueued_at of -infinity (only a direct INSERT can write one) ranks first.
+INSERT INTO pgmq.q_prio (enqueued_at, vt, message, headers)
+VALUES ('-infinity', now(), '{"n": "minus infinity"}', '{"x-queue-ext-priority": 3}');
+SELECT message ->> 'n' AS n FROM pgmq.pop('prio');
 SELECT count(*) AS made_visible FROM pgmq.set_vt('prio', array(SELECT msg_id FROM pgmq.q_prio), 0);
 SELECT message ->> 'n' AS readable_again FROM pgmq.read('prio', 30, 1);
 
