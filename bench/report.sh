@@ -2,7 +2,7 @@
 # Turns bench/out/results.tsv and churn.tsv into the Markdown of RESULTS.md
 # (stdout) and bench/churn.svg. Called by bench/run.sh.
 set -euo pipefail
-out="$1" seconds="$2" reps="$3" churn_seconds="$4" prefill="$5" ordering_fill="${6:-200000}"
+out="$1" seconds="$2" reps="$3" churn_seconds="$4" prefill="$5" ordering_fill="${6:-200000}" churn_fill="${7:-1000000}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
 # Shared by the tables below: the median of a space-separated list, and the
@@ -178,7 +178,7 @@ cat <<MD
 ## Under churn
 
 4 clients doing read 1 + delete at synchronous_commit off for ${churn_seconds} s on
-a fresh queue of 1 000 000 messages; tps in each 5 s interval, and the last
+a fresh queue of ${churn_fill} messages; tps in each 5 s interval, and the last
 and the lowest interval as fractions of the first. The last alone can mislead:
 when autovacuum finally cleans the table, the floor recovers for a while.
 The plot is \`bench/churn.svg\`.

@@ -28,7 +28,7 @@
 # groups beside pgmq 1.13's way of doing it.
 #
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
-# (default 60) on a fresh 1 M-message queue, throughput every 5 s.
+# (default 60) on a fresh queue of BENCH_CHURN_FILL (default 3 M) messages, throughput every 5 s.
 #
 #   bash bench/run.sh            # the full run, about 65 minutes
 #   BENCH_SECONDS=5 BENCH_REPS=1 BENCH_CHURN_SECONDS=20 bash bench/run.sh   # a smoke run
@@ -39,6 +39,7 @@ seconds="${BENCH_SECONDS:-20}"
 reps="${BENCH_REPS:-3}"
 churn_seconds="${BENCH_CHURN_SECONDS:-60}"
 churn_reps="${BENCH_CHURN_REPS:-2}"
+churn_fill="${BENCH_CHURN_FILL:-3000000}"
 paired_reps="${BENCH_PAIRED_REPS:-3}"
 prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
@@ -198,12 +199,12 @@ done
 
 for rep in $(seq 1 "$churn_reps"); do
   for impl in ext floor; do
-    reset_tables "$impl" 1000000
+    reset_tables "$impl" "$churn_fill"
     run_pgbench "read1_delete_$impl" off "$churn_seconds" "$out/churn.$impl.$rep.log" -P 5 >/dev/null
     sed -n 's/^progress: \([0-9.]*\) s, \([0-9.]*\) tps.*/\1\t\2/p' "$out/churn.$impl.$rep.log" |
       while IFS=$'\t' read -r t tps; do printf '%s\t%s\t%s\t%s\n' "$impl" "$rep" "$t" "$tps"; done >>"$out/churn.tsv"
   done
 done
 
-bash bench/report.sh "$out" "$seconds" "$reps" "$churn_seconds" "$prefill" "$ordering_fill" > bench/RESULTS.md
+bash bench/report.sh "$out" "$seconds" "$reps" "$churn_seconds" "$prefill" "$ordering_fill" "$churn_fill" > bench/RESULTS.md
 cat bench/RESULTS.md
