@@ -57,7 +57,15 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-/* How often a backend takes a step of a round. */
+/*
+ * How often a backend takes a step of a round. A step costs a read of the
+ * sequence and a list of the running transactions (the last step, a probe of
+ * the index per mark). Between marks every read walks the entries of the
+ * messages deleted since, which the heap cannot yet tell dead while their
+ * asynchronous commits are unflushed; at 100 ms that walk made priority
+ * reads, whose levels spread over the heap, visit hundreds of heap pages
+ * each. 5 ms keeps it to a few milliseconds of deletes.
+ */
 #define SCAN_HINT_STEP_MS 5
 
 /* True when the queue's sequence hands out ids one at a time (CACHE 1). */
