@@ -40,7 +40,7 @@ ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
 static Datum
 ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	Datum		ids = PG_GETARG_DATUM(1);
 
 	srf_begin(fcinfo);
@@ -61,7 +61,7 @@ ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
 static Datum
 ack_one_untyped(FunctionCallInfo fcinfo, QueuePlanKind kind)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	char	   *s;
 
 	if (PG_ARGISNULL(1))
@@ -75,65 +75,50 @@ ack_one_untyped(FunctionCallInfo fcinfo, QueuePlanKind kind)
 	return ack_one(queue, value_from_text(s, INT8OID), false, kind);
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_delete);
-PG_FUNCTION_INFO_V1(queue_ext_delete_many);
-PG_FUNCTION_INFO_V1(queue_ext_archive);
-PG_FUNCTION_INFO_V1(queue_ext_archive_many);
-PG_FUNCTION_INFO_V1(queue_ext_delete_untyped);
-PG_FUNCTION_INFO_V1(queue_ext_archive_untyped);
 
 /* delete(queue_name, msg_id bigint) -> boolean */
-Datum
-queue_ext_delete(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_delete)
 {
-	return ack_one(queue_lookup_arg(fcinfo, 0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), QP_DELETE_ONE);
+	return ack_one(queue_lookup_arg(fcinfo, 0, NEED_CONSUME), PG_GETARG_DATUM(1), PG_ARGISNULL(1), QP_DELETE_ONE);
 }
 
 /* delete(queue_name, msg_ids bigint[]) -> setof bigint */
-Datum
-queue_ext_delete_many(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_delete_many)
 {
 	return ack_many(fcinfo, QP_DELETE_MANY);
 }
 
 /* archive(queue_name, msg_id bigint) -> boolean */
-Datum
-queue_ext_archive(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_archive)
 {
-	return ack_one(queue_lookup_arg(fcinfo, 0), PG_GETARG_DATUM(1), PG_ARGISNULL(1), QP_ARCHIVE_ONE);
+	return ack_one(queue_lookup_arg(fcinfo, 0, NEED_CONSUME), PG_GETARG_DATUM(1), PG_ARGISNULL(1), QP_ARCHIVE_ONE);
 }
 
 /* archive(queue_name, msg_ids bigint[]) -> setof bigint */
-Datum
-queue_ext_archive_many(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_archive_many)
 {
 	return ack_many(fcinfo, QP_ARCHIVE_MANY);
 }
 
 /* delete(queue_name, msg_id text) -> boolean: an untyped id */
-Datum
-queue_ext_delete_untyped(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_delete_untyped)
 {
 	return ack_one_untyped(fcinfo, QP_DELETE_ONE);
 }
 
 /* archive(queue_name, msg_id text) -> boolean: an untyped id */
-Datum
-queue_ext_archive_untyped(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_archive_untyped)
 {
 	return ack_one_untyped(fcinfo, QP_ARCHIVE_ONE);
 }
 
 /* ---- fenced ack ---- */
 
-PG_FUNCTION_INFO_V1(queue_ext_ack);
-PG_FUNCTION_INFO_V1(queue_ext_ack_batch);
 
 /* ack(queue_name, msg_id, read_ct, result jsonb default null) -> boolean */
-Datum
-queue_ext_ack(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_ack)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	int32		read_ct = receipt_arg(fcinfo, 2);
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, PG_ARGISNULL(3)};
@@ -155,10 +140,9 @@ queue_ext_ack(PG_FUNCTION_ARGS)
 }
 
 /* ack_batch(queue_name, msg_ids bigint[], read_cts integer[], result jsonb default null) -> setof bigint */
-Datum
-queue_ext_ack_batch(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_ack_batch)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, PG_ARGISNULL(3)};
 	uint64		acked;

@@ -32,10 +32,13 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #define QUEUE_TABLE_OPTIONS \
 	"fillfactor = 70, " \
@@ -185,19 +188,115 @@ reject_other_spelling(const char *name)
 				 errhint("Use the existing queue's name, or choose a name that differs in more than case.")));
 }
 
+/*
+ * A tenant's caller asking for a name held by someone else (another tenant,
+ * the operator, or the same tenant under another spelling) learns only that
+ * the name is unavailable.
+ */
+static void
+reject_unavailable_name(const char *name, int64 tenant_id)
+{
+	QueueEntry *existing = queue_find(name);
+
+	if (existing == NULL)
+		return;
+	if (existing->tenant_id == tenant_id && strcmp(existing->registered_name, name) == 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DUPLICATE_OBJECT),
+			 errmsg("queue name \"%s\" is unavailable", name),
+			 errhint("Choose another name.")));
+}
+
+/* The OID of pgmq.<name>(argtype), or InvalidOid. */
+static Oid
+get_func_oid_if_exists(const char *name, Oid argtype)
+{
+	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
+	oidvector  *args = buildoidvector(&argtype, 1);
+
+	if (!OidIsValid(nsp))
+		return InvalidOid;
+	return GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
+						   PointerGetDatum(args), ObjectIdGetDatum(nsp));
+}
+
+/*
+ * Row-level security on a queue's tables, for direct SQL (queue_ext's own
+ * code runs as the owner and checks in tenancy.c): the restrictive policy
+ * shows rows only to whom pgmq.queue_visible() shows the queue, and no
+ * permissive policy a user adds can widen it. The permissive one lets table
+ * privileges decide the rest, as without RLS. A tenant's tables are readable
+ * by every role, so its roles can query their own queues; the policy keeps
+ * everyone else out.
+ */
+static void
+protect_queue_tables(const char *name, const QueueNames *names, bool tenant_queue)
+{
+	const char *tables[2] = {names->queue_table, names->archive_table};
+	const char *policies[2][2] = {
+		{"queue_ext_rows", "AS PERMISSIVE USING (true)"},
+		{"queue_ext_tenant", psprintf("AS RESTRICTIVE USING (pgmq.queue_visible(%s)) WITH CHECK (pgmq.queue_visible(%s))",
+									  quote_literal_cstr(name), quote_literal_cstr(name))},
+	};
+
+	/* Before ALTER EXTENSION UPDATE to 0.4.0 there is no queue_visible; the update protects the queue. */
+	if (!OidIsValid(get_func_oid_if_exists("queue_visible", TEXTOID)))
+		return;
+	for (int i = 0; i < 2; i++)
+	{
+		const char *table = qualified_identifier(tables[i]);
+
+		catalog_exec(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", table), NULL, SPI_OK_UTILITY);
+		/* One at a time: DROP EXTENSION ... CASCADE drops only the policy that calls queue_visible. */
+		for (int j = 0; j < 2; j++)
+		{
+			catalog_exec(psprintf("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) "
+								  "%s::pg_catalog.regclass AND polname OPERATOR(pg_catalog.=) '%s'",
+								  quote_literal_cstr(table), policies[j][0]),
+						 NULL, SPI_OK_SELECT);
+			if (SPI_processed == 0)
+				catalog_exec(psprintf("CREATE POLICY %s ON %s %s", policies[j][0], table, policies[j][1]),
+							 NULL, SPI_OK_UTILITY);
+		}
+		if (tenant_queue)
+			catalog_exec(psprintf("GRANT SELECT ON %s TO PUBLIC", table), NULL, SPI_OK_UTILITY);
+	}
+}
+
+/* A queue made without tenant by a role that is no operator belongs to that role, as in pgmq. */
+static void
+give_tables_to_caller(const QueueNames *names)
+{
+	const char *role = quote_identifier(GetUserNameFromId(queue_ext_caller(), false));
+
+	catalog_exec(psprintf("ALTER TABLE %s OWNER TO %s", qualified_identifier(names->queue_table), role),
+				 NULL, SPI_OK_UTILITY);
+	catalog_exec(psprintf("ALTER TABLE %s OWNER TO %s", qualified_identifier(names->archive_table), role),
+				 NULL, SPI_OK_UTILITY);
+}
+
 static void
 create_queue(const char *name, bool unlogged)
 {
 	QueueNames	names;
 	const char *queue_table;
 	const char *archive_table;
+	const Tenant *tenant;
+	int64		tenant_id;
+	bool		made;
 
 	queue_names_resolve(name, &names);
 	queue_table = qualified_identifier(names.queue_table);
 	archive_table = qualified_identifier(names.archive_table);
+	check_may_create_queue(name);
+	tenant = caller_tenant();
+	tenant_id = tenant->id;
 
 	spi_connect_or_error();
 	lock_queue_name(name);
+	if (tenant_id != 0)
+		reject_unavailable_name(name, tenant_id);
 	reject_other_spelling(name);
 
 	catalog_exec(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
@@ -229,29 +328,36 @@ create_queue(const char *name, bool unlogged)
 						  "VALUES ($1, false, %s) ON CONFLICT DO NOTHING",
 						  unlogged ? "true" : "false"),
 				 name, SPI_OK_INSERT);
+	made = SPI_processed > 0;
+	if (made)
+	{
+		if (tenant_id != 0)
+			catalog_exec(psprintf("INSERT INTO pgmq.queue_tenants (queue_name, tenant_id) "
+								  "VALUES ($1, " INT64_FORMAT ")", tenant_id),
+						 name, SPI_OK_INSERT);
+		protect_queue_tables(name, &names, tenant_id != 0);
+		if (tenant_id == 0 && !caller_is_operator())
+			give_tables_to_caller(&names);
+	}
 	SPI_finish();
 	queue_cache_forget(name);
+	if (made)
+		audit_record("queue created", tenant_id, name, NULL);
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_create);
-PG_FUNCTION_INFO_V1(queue_ext_create_unlogged);
-PG_FUNCTION_INFO_V1(queue_ext_drop_queue);
-PG_FUNCTION_INFO_V1(queue_ext_purge_queue);
 PG_FUNCTION_INFO_V1(queue_ext_format_table_name);
 PG_FUNCTION_INFO_V1(queue_ext_validate_queue_name);
 PG_FUNCTION_INFO_V1(queue_ext_detach_archive);
 
 /* create(queue_name), create_non_partitioned(queue_name) */
-Datum
-queue_ext_create(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_create)
 {
 	create_queue(queue_name_arg(fcinfo, 0), false);
 	PG_RETURN_VOID();
 }
 
 /* create_unlogged(queue_name): the queue table is unlogged, the archive is not */
-Datum
-queue_ext_create_unlogged(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_create_unlogged)
 {
 	create_queue(queue_name_arg(fcinfo, 0), true);
 	PG_RETURN_VOID();
@@ -277,24 +383,28 @@ reject_drop_of_dead_letter_queue(const char *name)
 }
 
 /* drop_queue(queue_name) -> boolean: false, with a notice, when there is no such queue */
-Datum
-queue_ext_drop_queue(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_drop_queue)
 {
 	char	   *name = queue_name_arg(fcinfo, 0);
 	char	   *registered;
 	QueueNames	names;
+	QueueEntry *queue;
+	int64		tenant_id;
 
 	queue_names_resolve(name, &names);
 	spi_connect_or_error();
 	lock_queue_name(name);
 	queue_cache_forget(name);
-	if (queue_find(name) == NULL)
+	queue = queue_find(name);
+	if (queue == NULL || queue_hidden_from_caller(queue))
 	{
 		SPI_finish();
 		ereport(NOTICE,
 				(errmsg("pgmq queue `%s` does not exist", name)));
 		PG_RETURN_BOOL(false);
 	}
+	queue_check_access(queue, NEED_MANAGE);
+	tenant_id = queue->tenant_id;
 	queue_cache_forget(name);
 	reject_drop_of_dead_letter_queue(name);
 	registered = queue_registered_name(name);
@@ -314,17 +424,24 @@ queue_ext_drop_queue(PG_FUNCTION_ARGS)
 		catalog_exec("DELETE FROM pgmq.breaker_state WHERE queue_name OPERATOR(pg_catalog.=) $1",
 					 registered, SPI_OK_DELETE);
 	}
+	if (OidIsValid(get_relname_relid("queue_tenants", get_namespace_oid(QUEUE_SCHEMA, false))))
+	{
+		catalog_exec("DELETE FROM pgmq.queue_tenants WHERE queue_name OPERATOR(pg_catalog.=) $1",
+					 registered, SPI_OK_DELETE);
+		catalog_exec("DELETE FROM pgmq.queue_grants WHERE queue_name OPERATOR(pg_catalog.=) $1",
+					 registered, SPI_OK_DELETE);
+	}
 	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
 				 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
 	SPI_finish();
+	audit_record("queue dropped", tenant_id, registered, NULL);
 	PG_RETURN_BOOL(true);
 }
 
 /* purge_queue(queue_name) -> bigint: how many messages were removed */
-Datum
-queue_ext_purge_queue(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_purge_queue)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_MANAGE);
 	const char *queue_table = qualified_identifier(queue->names.queue_table);
 	bool		isnull;
 	int64		count;
@@ -337,6 +454,8 @@ queue_ext_purge_queue(PG_FUNCTION_ARGS)
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	catalog_exec(psprintf("TRUNCATE TABLE %s", queue_table), NULL, SPI_OK_UTILITY);
 	SPI_finish();
+	audit_record("queue purged", queue->tenant_id, queue->registered_name,
+				 psprintf("{\"messages\": " INT64_FORMAT "}", count));
 	PG_RETURN_INT64(count);
 }
 
@@ -366,5 +485,23 @@ queue_ext_detach_archive(PG_FUNCTION_ARGS)
 	ereport(WARNING,
 			(errmsg("detach_archive(queue_name) is deprecated and is a no-op"),
 			 errdetail("Archive tables are not extension members, so pg_dump keeps them and DROP EXTENSION leaves them.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * _protect_queue_tables(queue_name): row-level security on a queue made
+ * before queue_ext had tenants (the upgrade script runs it for each queue).
+ */
+QUEUE_EXT_ENTRY(queue_ext_protect_queue_tables)
+{
+	QueueEntry *queue;
+
+	require_operator("pgmq._protect_queue_tables()");
+	queue = queue_find(queue_name_arg(fcinfo, 0));
+	if (queue == NULL)
+		PG_RETURN_VOID();		/* a catalog row whose tables were dropped by hand */
+	spi_connect_or_error();
+	protect_queue_tables(queue->registered_name, &queue->names, queue->tenant_id != 0);
+	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -68,7 +68,14 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 		return queue_execute(queue, QP_DEAD_TO_ARCHIVE, values, NULL, NULL);
 
 	/* Look it up first: a missing dead-letter queue must fail before anything moves. */
-	dead_letter_queue = queue_lookup(queue->options.dead_letter.name);
+	dead_letter_queue = queue_lookup(queue->options.dead_letter.name, NEED_NOTHING);
+	/* A dead-letter queue dropped and made again by another tenant must not receive these. */
+	if (dead_letter_queue->tenant_id != queue->tenant_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("dead-letter queue \"%s\" of queue \"%s\" belongs to another tenant",
+						dead_letter_queue->names.name, queue->names.name),
+				 errhint("Give the queue a dead-letter queue of its own tenant with pgmq.set_queue_options().")));
 	if (queue_execute(queue, QP_DEAD_LETTER_TAKE, values, NULL, NULL) == 0)
 		return 0;
 	receive[0] = values[3];
@@ -152,6 +159,7 @@ send_back(FunctionCallInfo fcinfo, const char *target_name, DeadLetter *letters,
 				 errmsg("queue \"%s\" does not exist", target_name),
 				 errdetail("Dead letter %lld came from it.", (long long) letters[from].dead_msg_id),
 				 errhint("Send dead letters to another queue with to_queue.")));
+	queue_check_access(target, NEED_PUBLISH);
 	for (int i = 0; i < n; i++)
 	{
 		msgs[i] = letters[from + i].message;
@@ -209,7 +217,6 @@ send_back_all(FunctionCallInfo fcinfo, DeadLetter *letters, int count, const cha
 	}
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_redrive);
 
 /*
  * redrive(queue_name, msg_ids bigint[] default null, to_queue text default null)
@@ -222,10 +229,9 @@ PG_FUNCTION_INFO_V1(queue_ext_redrive);
  * holds leased in the dead-letter queue stay. Attempts start again; the
  * errors recorded so far stay in the headers.
  */
-Datum
-queue_ext_redrive(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_redrive)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	bool		all = PG_ARGISNULL(1);
 	Datum		ids = all ? (Datum) 0 : PG_GETARG_DATUM(1);
 	char	   *to_queue = PG_ARGISNULL(2) ? NULL : queue_name_arg(fcinfo, 2);
@@ -237,7 +243,7 @@ queue_ext_redrive(PG_FUNCTION_ARGS)
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	if (to_queue != NULL)
-		(void) queue_lookup(to_queue);	/* fail before anything moves */
+		(void) queue_lookup(to_queue, NEED_PUBLISH);	/* fail before anything moves */
 
 	letters = take_dead_letters(queue, QP_DEAD_LETTER_IDS, QP_REDRIVE_TAKE, ids, all, &count);
 	send_back_all(fcinfo, letters, count, to_queue);

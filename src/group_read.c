@@ -500,7 +500,7 @@ group_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
 static Datum
 group_read_call(FunctionCallInfo fcinfo, GroupReadMode mode)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	GroupRead	read = {
 		.mode = mode,
 		.vt_seconds = read_vt_arg(fcinfo, 1, queue),
@@ -519,7 +519,7 @@ static Datum
 group_read_poll_call(FunctionCallInfo fcinfo, GroupReadMode mode)
 {
 	char	   *name = queue_name_arg(fcinfo, 0);
-	QueueEntry *queue = queue_lookup(name);
+	QueueEntry *queue = queue_lookup(name, NEED_CONSUME);
 	GroupRead	read = {
 		.mode = mode,
 		.vt_seconds = read_vt_arg(fcinfo, 1, queue),
@@ -530,45 +530,33 @@ group_read_poll_call(FunctionCallInfo fcinfo, GroupReadMode mode)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_read_grouped);
-PG_FUNCTION_INFO_V1(queue_ext_read_grouped_rr);
-PG_FUNCTION_INFO_V1(queue_ext_read_grouped_head);
-PG_FUNCTION_INFO_V1(queue_ext_read_grouped_with_poll);
-PG_FUNCTION_INFO_V1(queue_ext_read_grouped_rr_with_poll);
-PG_FUNCTION_INFO_V1(queue_ext_read_grouped_head_with_poll);
 
-Datum
-queue_ext_read_grouped(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_grouped)
 {
 	return group_read_call(fcinfo, GROUPS_FILL_FIRST);
 }
 
-Datum
-queue_ext_read_grouped_rr(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_grouped_rr)
 {
 	return group_read_call(fcinfo, GROUPS_ROUND_ROBIN);
 }
 
-Datum
-queue_ext_read_grouped_head(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_grouped_head)
 {
 	return group_read_call(fcinfo, GROUPS_HEADS);
 }
 
-Datum
-queue_ext_read_grouped_with_poll(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_grouped_with_poll)
 {
 	return group_read_poll_call(fcinfo, GROUPS_FILL_FIRST);
 }
 
-Datum
-queue_ext_read_grouped_rr_with_poll(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_grouped_rr_with_poll)
 {
 	return group_read_poll_call(fcinfo, GROUPS_ROUND_ROBIN);
 }
 
-Datum
-queue_ext_read_grouped_head_with_poll(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_grouped_head_with_poll)
 {
 	return group_read_poll_call(fcinfo, GROUPS_HEADS);
 }

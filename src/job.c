@@ -17,14 +17,11 @@
 
 #include "utils/jsonb.h"
 
-PG_FUNCTION_INFO_V1(queue_ext_cancel);
-PG_FUNCTION_INFO_V1(queue_ext_progress);
 
 /* cancel(queue_name, msg_id) -> boolean */
-Datum
-queue_ext_cancel(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_cancel)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	Datum		values[2];
 	uint64		n;
 
@@ -44,10 +41,9 @@ queue_ext_cancel(PG_FUNCTION_ARGS)
  *			vt integer default null) -> boolean
  * A NULL progress keeps the last one; vt (seconds from now) extends the lease.
  */
-Datum
-queue_ext_progress(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_progress)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	int32		read_ct = receipt_arg(fcinfo, 2);
 	Datum		values[4];
 	bool		nulls[4] = {false, false, PG_ARGISNULL(3), PG_ARGISNULL(4)};

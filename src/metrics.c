@@ -60,14 +60,11 @@ metrics_row(QueueEntry *queue, TupleDesc result_desc)
 	return heap_form_tuple(result_desc, values, nulls);
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_metrics);
-PG_FUNCTION_INFO_V1(queue_ext_metrics_all);
 
 /* metrics(queue_name) -> pgmq.metrics_result */
-Datum
-queue_ext_metrics(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_metrics)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_ANY);
 	TupleDesc	desc;
 	HeapTuple	row;
 	MemoryContext caller_cxt = CurrentMemoryContext;
@@ -87,8 +84,7 @@ queue_ext_metrics(PG_FUNCTION_ARGS)
 }
 
 /* metrics_all() -> setof pgmq.metrics_result, one row per queue in pgmq.meta */
-Datum
-queue_ext_metrics_all(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_metrics_all)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	List	   *names = NIL;
@@ -114,10 +110,10 @@ queue_ext_metrics_all(PG_FUNCTION_ARGS)
 
 	foreach(lc, names)
 	{
-		/* A catalog row whose table is gone (dropped by hand) has no metrics. */
+		/* A catalog row whose table is gone (dropped by hand) has no metrics; queues the caller may not see are left out. */
 		QueueEntry *queue = queue_find(lfirst(lc));
 
-		if (queue != NULL)
+		if (queue != NULL && queue_visible_to_caller(queue))
 			tuplestore_puttuple(rsinfo->setResult, metrics_row(queue, rsinfo->setDesc));
 	}
 	SPI_finish();

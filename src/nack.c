@@ -75,14 +75,11 @@ nack_delivery(QueueEntry *queue, int64 msg_id, int32 read_ct, Datum error, bool 
 	return true;
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_nack);
-PG_FUNCTION_INFO_V1(queue_ext_nack_batch);
 
 /* nack(queue_name, msg_id, read_ct, error text default null) -> boolean */
-Datum
-queue_ext_nack(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_nack)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	int32		read_ct = receipt_arg(fcinfo, 2);
 	bool		nacked;
 
@@ -97,10 +94,9 @@ queue_ext_nack(PG_FUNCTION_ARGS)
 }
 
 /* nack_batch(queue_name, msg_ids bigint[], read_cts integer[], error text default null) -> setof bigint */
-Datum
-queue_ext_nack_batch(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_nack_batch)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum	   *ids;
 	bool	   *id_nulls;

@@ -691,6 +691,20 @@ queue_execute(QueueEntry *queue, QueuePlanKind kind, const Datum *values,
 	return n;
 }
 
+/* Prepares a statement of queue_ext's own catalog and keeps it for the backend's life. SPI is connected. */
+SPIPlanPtr
+spi_prepare_kept(const char *sql, int nargs, const Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not prepare a statement of queue_ext's catalog"),
+				 errdetail("%s: %s", SPI_result_code_string(SPI_result), sql)));
+	return plan;
+}
+
 void
 spi_connect_or_error(void)
 {

@@ -38,6 +38,8 @@ queue_cache_relcache_callback(Datum arg, Oid relid)
 	HASH_SEQ_STATUS status;
 	QueueEntry *entry;
 
+	if (relid == InvalidOid)
+		extension_owner_forget();
 	if (queue_cache == NULL)
 		return;
 
@@ -53,6 +55,21 @@ queue_cache_relcache_callback(Datum arg, Oid relid)
 		else if (entry->queue_relid == relid || entry->archive_relid == relid)
 			entry->valid = false;
 	}
+}
+
+/* The security catalog changed (tenancy.c): every entry reads its tenant again. Flags only. */
+void
+queue_cache_invalidate_all(void)
+{
+	HASH_SEQ_STATUS status;
+	QueueEntry *entry;
+
+	if (queue_cache == NULL)
+		return;
+	queue_cache_invalidations++;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
 }
 
 void
@@ -121,6 +138,7 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 		QueueOptions options;
 		BreakerState breaker;
 		char	   *registered_name = queue_registered_name(names->name);
+		int64		tenant_id = queue_tenant_load(names->name);
 		bool		settled;
 
 		queue_options_load(names->name, &options);
@@ -146,6 +164,7 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 			scan_hint_reset(&entry->hint, hint_allowed);
 		entry->options = options;
 		entry->breaker = breaker;
+		entry->tenant_id = tenant_id;
 		entry->names = *names;
 		strlcpy(entry->registered_name, registered_name, sizeof(entry->registered_name));
 		entry->queue_relid = queue_relid;
@@ -198,23 +217,26 @@ queue_find(const char *name)
 	return entry;
 }
 
+/*
+ * The queue's cache entry, once the caller is found to meet need
+ * (tenancy.c): a queue of another tenant raises the same 42P01 as a queue
+ * that does not exist, a missing permission 42501.
+ */
 QueueEntry *
-queue_lookup(const char *name)
+queue_lookup(const char *name, QueueRequirement need)
 {
 	QueueEntry *entry = queue_find(name);
 
 	if (entry == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", name),
-				 errhint("Create it with pgmq.create().")));
+		queue_not_found(name);
+	queue_check_access(entry, need);
 	return entry;
 }
 
 QueueEntry *
-queue_lookup_arg(FunctionCallInfo fcinfo, int argno)
+queue_lookup_arg(FunctionCallInfo fcinfo, int argno, QueueRequirement need)
 {
-	return queue_lookup(queue_name_arg(fcinfo, argno));
+	return queue_lookup(queue_name_arg(fcinfo, argno), need);
 }
 
 /*

@@ -36,4 +36,6 @@ _PG_init(void)
 	MarkGUCPrefixReserved("queue_ext");
 
 	queue_cache_init();
+	tenancy_init();
+	api_keys_init();
 }

@@ -221,6 +221,7 @@ typedef struct QueueEntry
 	int			plan_generations[QP_COUNT];	/* of the generic plans we built */
 	ScanHint	hint;
 	int64		last_leased_msg_id;	/* the last message a read of this backend delivered */
+	int64		tenant_id;		/* 0: an operator's queue */
 } QueueEntry;
 
 extern void queue_options_load(const char *name, QueueOptions *out);
@@ -243,11 +244,94 @@ extern void breaker_trial_unused(QueueEntry *queue);
 extern void breaker_trial_message(QueueEntry *queue, int64 msg_id);
 extern void breaker_record(QueueEntry *queue, int64 acked, int64 nacked);
 
+/* What a call needs of its caller (tenancy.c checks it). */
+typedef enum QueueRequirement
+{
+	NEED_NOTHING,				/* internal lookups; the caller was checked before */
+	NEED_PUBLISH,
+	NEED_CONSUME,
+	NEED_MANAGE,
+	NEED_ANY,					/* any permission on the queue (metrics, listings) */
+	NEED_OPERATOR
+} QueueRequirement;
+
 extern void queue_cache_init(void);
+extern void queue_cache_invalidate_all(void);
 extern QueueEntry *queue_find(const char *name);
-extern QueueEntry *queue_lookup(const char *name);
-extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno);
+extern QueueEntry *queue_lookup(const char *name, QueueRequirement need);
+extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno, QueueRequirement need);
 extern void queue_cache_forget(const char *name);
+
+/* ---- run_as_owner.c: queue_ext's functions run as the extension owner ---- */
+
+extern Datum call_as_owner(FunctionCallInfo fcinfo, PGFunction body);
+extern Oid	extension_owner(void);
+extern void extension_owner_forget(void);
+extern Oid	queue_ext_caller(void);
+
+/*
+ * Defines the SQL-callable function fn, whose body follows the macro, to run
+ * as the extension owner with the search path pinned (run_as_owner.c).
+ */
+#define QUEUE_EXT_ENTRY(fn) \
+	static Datum fn##_as_owner(FunctionCallInfo fcinfo); \
+	PG_FUNCTION_INFO_V1(fn); \
+	Datum fn(PG_FUNCTION_ARGS) { return call_as_owner(fcinfo, fn##_as_owner); } \
+	static Datum fn##_as_owner(FunctionCallInfo fcinfo)
+
+/* ---- tenancy.c: who calls, and what it may do ---- */
+
+#define PERM_PUBLISH	0x01
+#define PERM_CONSUME	0x02
+#define PERM_MANAGE		0x04
+#define PERM_VIEW		0x08	/* SELECT on an operator queue's table: metrics and listings */
+
+#define TENANT_SLUG_MAX 63
+
+typedef struct Tenant
+{
+	int64		id;				/* 0: none */
+	char		slug[TENANT_SLUG_MAX + 1];
+	bool		active;
+} Tenant;
+
+extern void tenancy_init(void);
+extern int	permission_bit(const char *name);
+extern int	permission_bits(Datum array);
+extern bool tenant_find(const char *slug, int64 id, Tenant *out);
+extern int64 queue_tenant_load(const char *name);
+extern void queue_not_found(const char *name) pg_attribute_noreturn();
+extern void queue_check_access(QueueEntry *queue, QueueRequirement need);
+extern bool queue_visible_to_caller(QueueEntry *queue);
+extern bool queue_hidden_from_caller(QueueEntry *queue);
+extern bool caller_is_operator(void);
+extern void require_operator(const char *what);
+extern const Tenant *caller_tenant(void);
+extern const char *caller_key_prefix(void);
+extern bool caller_manages_tenant(void);
+extern void check_may_create_queue(const char *name);
+
+/* ---- api_keys.c: keys, and the one a transaction authenticated with ---- */
+
+#define KEY_PREFIX_LEN 12		/* hex digits */
+
+typedef struct AuthenticatedKey
+{
+	int64		key_id;
+	int64		tenant_id;
+	char		prefix[KEY_PREFIX_LEN + 1];
+	int			scopes;			/* PERM_* bits */
+	List	   *queues;			/* lowercased queue names; NIL: all of the tenant's */
+} AuthenticatedKey;
+
+extern void api_keys_init(void);
+extern const AuthenticatedKey *authenticated_key(void);
+extern uint64 authenticated_key_serial(void);
+extern void api_key_cache_invalidate(void);
+
+/* ---- audit.c ---- */
+
+extern void audit_record(const char *action, int64 tenant_id, const char *queue, const char *detail);
 
 /* ---- scan_hint.c: where reads start ---- */
 
@@ -291,6 +375,7 @@ extern uint64 queue_execute_to(QueueEntry *queue, QueuePlanKind kind, const Datu
 							   const bool *nulls, DestReceiver *dest);
 extern DestReceiver *srf_receiver(FunctionCallInfo fcinfo);
 extern void spi_connect_or_error(void);
+extern SPIPlanPtr spi_prepare_kept(const char *sql, int nargs, const Oid *argtypes);
 extern void srf_begin(FunctionCallInfo fcinfo);
 
 /* ---- args.c: argument conversions shared by entry files ---- */

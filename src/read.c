@@ -310,7 +310,7 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 		if (GetCurrentTimestamp() >= stop_at)
 			break;
 		/* Again each time: a resume (or other change) made while polling applies. */
-		queue = queue_lookup(name);
+		queue = queue_lookup(name, NEED_CONSUME);
 		if (attempt(fcinfo, queue, arg) > 0)
 			break;
 
@@ -326,15 +326,11 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 	SPI_finish();
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_read);
-PG_FUNCTION_INFO_V1(queue_ext_read_with_poll);
-PG_FUNCTION_INFO_V1(queue_ext_pop);
 
 /* read(queue_name, vt, qty, conditional default '{}') */
-Datum
-queue_ext_read(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	PlainRead	read = {
 		.vt_seconds = read_vt_arg(fcinfo, 1, queue),
 		.limit = read_limit_arg(fcinfo, 2),
@@ -349,11 +345,10 @@ queue_ext_read(PG_FUNCTION_ARGS)
 }
 
 /* read_with_poll(queue_name, vt, qty, max_poll_seconds, poll_interval_ms, conditional) */
-Datum
-queue_ext_read_with_poll(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_read_with_poll)
 {
 	char	   *name = queue_name_arg(fcinfo, 0);
-	QueueEntry *queue = queue_lookup(name);
+	QueueEntry *queue = queue_lookup(name, NEED_CONSUME);
 	PlainRead	read = {
 		.vt_seconds = read_vt_arg(fcinfo, 1, queue),
 		.limit = read_limit_arg(fcinfo, 2),
@@ -365,11 +360,11 @@ queue_ext_read_with_poll(PG_FUNCTION_ARGS)
 }
 
 /* pop(queue_name, qty default 1): read and delete in one step, read_ct untouched. */
-Datum
-queue_ext_pop(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_pop)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
-	int64		limit = read_limit_arg(fcinfo, 1);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
+	/* pgmq_public.pop(queue_name) has no qty: one message, as pgmq's default. */
+	int64		limit = PG_NARGS() > 1 ? read_limit_arg(fcinfo, 1) : 1;
 	Datum		values[3];
 	bool		trial;
 
@@ -402,7 +397,7 @@ static Datum
 set_vt(FunctionCallInfo fcinfo, QueuePlanKind kind, Datum ids, bool ids_null,
 	   TimestampTz vt)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_CONSUME);
 	Datum		values[2];
 
 	srf_begin(fcinfo);
@@ -417,15 +412,9 @@ set_vt(FunctionCallInfo fcinfo, QueuePlanKind kind, Datum ids, bool ids_null,
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_set_vt_seconds);
-PG_FUNCTION_INFO_V1(queue_ext_set_vt_at);
-PG_FUNCTION_INFO_V1(queue_ext_set_vt_many_seconds);
-PG_FUNCTION_INFO_V1(queue_ext_set_vt_many_at);
-PG_FUNCTION_INFO_V1(queue_ext_set_vt_untyped);
 
 /* set_vt(queue_name, msg_id bigint, vt integer) */
-Datum
-queue_ext_set_vt_seconds(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_set_vt_seconds)
 {
 	TimestampTz vt = timestamp_after_seconds(int32_arg_not_null(fcinfo, 2, "vt"));
 
@@ -433,16 +422,14 @@ queue_ext_set_vt_seconds(PG_FUNCTION_ARGS)
 }
 
 /* set_vt(queue_name, msg_id bigint, vt timestamptz) */
-Datum
-queue_ext_set_vt_at(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_set_vt_at)
 {
 	return set_vt(fcinfo, QP_SET_VT_ONE, PG_GETARG_DATUM(1), PG_ARGISNULL(1),
 				  timestamptz_arg_not_null(fcinfo, 2, "vt"));
 }
 
 /* set_vt(queue_name, msg_ids bigint[], vt integer) */
-Datum
-queue_ext_set_vt_many_seconds(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_set_vt_many_seconds)
 {
 	TimestampTz vt = timestamp_after_seconds(int32_arg_not_null(fcinfo, 2, "vt"));
 
@@ -450,8 +437,7 @@ queue_ext_set_vt_many_seconds(PG_FUNCTION_ARGS)
 }
 
 /* set_vt(queue_name, msg_ids bigint[], vt timestamptz) */
-Datum
-queue_ext_set_vt_many_at(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_set_vt_many_at)
 {
 	return set_vt(fcinfo, QP_SET_VT_MANY, PG_GETARG_DATUM(1), PG_ARGISNULL(1),
 				  timestamptz_arg_not_null(fcinfo, 2, "vt"));
@@ -462,8 +448,7 @@ queue_ext_set_vt_many_at(PG_FUNCTION_ARGS)
  * (pgmq-js's setVt). "{1,2}" is an array of ids, anything else one id; an
  * integer vt is seconds from now, anything else a timestamp.
  */
-Datum
-queue_ext_set_vt_untyped(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_set_vt_untyped)
 {
 	char	   *ids;
 	TimestampTz vt;

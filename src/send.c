@@ -132,7 +132,7 @@ static Datum
 send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 		 const SendOption *untyped_headers)
 {
-	QueueEntry *queue = queue_lookup_arg(fcinfo, 0);
+	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_PUBLISH);
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	DestReceiver *dest;
@@ -166,60 +166,45 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_send);
-PG_FUNCTION_INFO_V1(queue_ext_send_headers);
-PG_FUNCTION_INFO_V1(queue_ext_send_delay_seconds);
-PG_FUNCTION_INFO_V1(queue_ext_send_delay_at);
-PG_FUNCTION_INFO_V1(queue_ext_send_headers_delay_seconds);
-PG_FUNCTION_INFO_V1(queue_ext_send_headers_delay_at);
-PG_FUNCTION_INFO_V1(queue_ext_send_untyped);
-PG_FUNCTION_INFO_V1(queue_ext_send_headers_untyped_delay);
 
 /* send(queue_name, msg) */
-Datum
-queue_ext_send(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send)
 {
 	return send_one(fcinfo, -1, GetCurrentTimestamp(), NULL);
 }
 
 /* send(queue_name, msg, headers jsonb) */
-Datum
-queue_ext_send_headers(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_headers)
 {
 	return send_one(fcinfo, 2, GetCurrentTimestamp(), NULL);
 }
 
 /* send(queue_name, msg, delay integer) */
-Datum
-queue_ext_send_delay_seconds(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_delay_seconds)
 {
 	return send_one(fcinfo, -1, delay_seconds_arg(fcinfo, 2), NULL);
 }
 
 /* send(queue_name, msg, delay timestamptz) */
-Datum
-queue_ext_send_delay_at(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_delay_at)
 {
 	return send_one(fcinfo, -1, timestamptz_arg_not_null(fcinfo, 2, "delay"), NULL);
 }
 
 /* send(queue_name, msg, headers jsonb, delay integer) */
-Datum
-queue_ext_send_headers_delay_seconds(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_headers_delay_seconds)
 {
 	return send_one(fcinfo, 2, delay_seconds_arg(fcinfo, 3), NULL);
 }
 
 /* send(queue_name, msg, headers jsonb, delay timestamptz) */
-Datum
-queue_ext_send_headers_delay_at(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_headers_delay_at)
 {
 	return send_one(fcinfo, 2, timestamptz_arg_not_null(fcinfo, 3, "delay"), NULL);
 }
 
 /* send(queue_name, msg, headers_or_delay text): untyped third argument */
-Datum
-queue_ext_send_untyped(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_untyped)
 {
 	SendOption	opt = send_option_from_text(fcinfo, 2, false);
 
@@ -229,8 +214,7 @@ queue_ext_send_untyped(PG_FUNCTION_ARGS)
 }
 
 /* send(queue_name, msg, headers jsonb, delay text): untyped fourth argument */
-Datum
-queue_ext_send_headers_untyped_delay(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_headers_untyped_delay)
 {
 	return send_one(fcinfo, 2, delay_text_arg(fcinfo, 3), NULL);
 }
@@ -347,7 +331,7 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 					 errhint("Pass one headers object per message, or NULL for none.")));
 	}
 
-	queue = queue_lookup_arg(fcinfo, 0);
+	queue = queue_lookup_arg(fcinfo, 0, NEED_PUBLISH);
 	if (!nulls[2] || queue->options.max_message_size > 0)
 		keyed = check_batch(queue, msgs, nulls[2] ? NULL : DatumGetArrayTypeP(values[2]));
 
@@ -366,53 +350,38 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(queue_ext_send_batch);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_delay_seconds);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_delay_at);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers_delay_seconds);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers_delay_at);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_untyped);
-PG_FUNCTION_INFO_V1(queue_ext_send_batch_headers_untyped_delay);
 
-Datum
-queue_ext_send_batch(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch)
 {
 	return send_many(fcinfo, -1, GetCurrentTimestamp(), NULL);
 }
 
-Datum
-queue_ext_send_batch_headers(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_headers)
 {
 	return send_many(fcinfo, 2, GetCurrentTimestamp(), NULL);
 }
 
-Datum
-queue_ext_send_batch_delay_seconds(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_delay_seconds)
 {
 	return send_many(fcinfo, -1, delay_seconds_arg(fcinfo, 2), NULL);
 }
 
-Datum
-queue_ext_send_batch_delay_at(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_delay_at)
 {
 	return send_many(fcinfo, -1, timestamptz_arg_not_null(fcinfo, 2, "delay"), NULL);
 }
 
-Datum
-queue_ext_send_batch_headers_delay_seconds(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_headers_delay_seconds)
 {
 	return send_many(fcinfo, 2, delay_seconds_arg(fcinfo, 3), NULL);
 }
 
-Datum
-queue_ext_send_batch_headers_delay_at(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_headers_delay_at)
 {
 	return send_many(fcinfo, 2, timestamptz_arg_not_null(fcinfo, 3, "delay"), NULL);
 }
 
-Datum
-queue_ext_send_batch_untyped(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_untyped)
 {
 	SendOption	opt = send_option_from_text(fcinfo, 2, true);
 
@@ -421,8 +390,7 @@ queue_ext_send_batch_untyped(PG_FUNCTION_ARGS)
 	return send_many(fcinfo, -1, opt.vt, NULL);
 }
 
-Datum
-queue_ext_send_batch_headers_untyped_delay(PG_FUNCTION_ARGS)
+QUEUE_EXT_ENTRY(queue_ext_send_batch_headers_untyped_delay)
 {
 	return send_many(fcinfo, 2, delay_text_arg(fcinfo, 3), NULL);
 }

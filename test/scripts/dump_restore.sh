@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Queue data survives pg_dump and pg_restore, and survives DROP EXTENSION
-# (queue tables are not extension members, as in pgmq 1.6+). pgmq before 1.6
+# (queue tables are not extension members, as in pgmq 1.6+). So do tenants,
+# their queues and API keys. pgmq before 1.6
 # lost every queue's data in a dump; this checks with a real dump and restore.
 set -euo pipefail
 src=qx_dump_src
@@ -31,7 +32,23 @@ SELECT queue_name FROM pgmq.set_queue_options('urgent', priority_aging => '30 se
 SELECT count(*) FROM pgmq.send('urgent', '{"p": 1}', '{"x-queue-ext-priority": 1, "x-queue-ext-idempotency-key": "u1"}');
 SELECT count(*) FROM pgmq.send('urgent', '{"p": 7}', '{"x-queue-ext-priority": 7}');
 SELECT pgmq.create_fifo_index('orders');
+-- Tenants: a tenant, its role, its queue, an API key (its hash needs the
+-- server secret to travel too), a grant and the audit log.
+DROP ROLE IF EXISTS qx_dump_tenant;
+CREATE ROLE qx_dump_tenant;
+SELECT pgmq.create_tenant('dumped');
+SELECT pgmq.add_tenant_role('dumped', 'qx_dump_tenant');
+SET ROLE qx_dump_tenant;
+SELECT pgmq.create('tenant_q');
+SELECT count(*) FROM pgmq.send('tenant_q', '{"t": 1}');
+RESET ROLE;
+SELECT pgmq.create_api_key('dumped', 'restored key', '{publish,consume}') AS key \gset
+\o /tmp/qx_dump_key
+SELECT :'key';
+\o
 SQL
+key="$(grep qx_ /tmp/qx_dump_key | tr -d ' ')"
+rm -f /tmp/qx_dump_key
 
 snapshot() {
   psql -qXAt -d "$1" <<'SQL'
@@ -48,6 +65,9 @@ SELECT 'outcomes', msg_id, headers -> 'x-queue-ext-outcome' ->> 'state' FROM pgm
 SELECT 'keys', queue_name, idempotency_key, msg_id FROM pgmq.idempotency_keys;
 SELECT 'indexes', indexname FROM pg_indexes WHERE indexname IN ('q_urgent_priority_idx', 'q_orders_fifo_idx') ORDER BY 2;
 SELECT 'priority', queue_name, priority_aging FROM pgmq.queue_options WHERE queue_name = 'urgent';
+SELECT 'tenants', t.slug, q.queue_name FROM pgmq.tenants t JOIN pgmq.queue_tenants q USING (tenant_id);
+SELECT 'apikeys', tenant, name, scopes FROM pgmq.list_api_keys();
+SELECT 'audit', count(*) FROM pgmq.audit_log;
 SQL
 }
 
@@ -79,14 +99,23 @@ SQL
 [ "$(psql -qXAt -d "$dst" -c "SELECT message ->> 'p' FROM pgmq.read('urgent', 30, 1)")" = "7" ]
 [ "$(psql -qXAt -d "$dst" -c "SELECT * FROM pgmq.send('urgent', '{}', '{\"x-queue-ext-idempotency-key\": \"u1\"}')")" = "1" ]
 
-# DROP EXTENSION leaves queue tables and their data in place. (A queue's
-# notify trigger depends on the extension's trigger function, and a priority
-# index on its rank function, so, as in pgmq, notifications and priorities
-# are switched off first or the drop needs CASCADE.)
-psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "SELECT pgmq.disable_notify_insert('orders')" \
-  -c "SELECT FROM pgmq.reset_queue_options('urgent', ARRAY['priority_aging'])" -c "DROP EXTENSION queue_ext"
+# ... the API key made before the dump authenticates, for its tenant, and
+# sees the tenant's queue (and only it); a tenant role still sees its rows.
+psql -qXAt -v ON_ERROR_STOP=1 -d "$dst" <<SQL | tee /dev/stderr | tr '\n' ' ' | grep -q "^dumped tenant_q 1 "
+BEGIN;
+SELECT pgmq.authenticate('$key');
+SELECT queue_name FROM pgmq.list_queues();
+COMMIT;
+SET ROLE qx_dump_tenant;
+SELECT count(*) FROM pgmq.q_tenant_q;
+SQL
+
+# DROP EXTENSION ... CASCADE leaves queue tables and their data in place: it
+# drops only what calls the extension's functions (each queue's row-level
+# security policy, a notify trigger, a priority index).
+psql -qX -v ON_ERROR_STOP=1 -d "$src" -c "SET client_min_messages = warning" -c "DROP EXTENSION queue_ext CASCADE"
 left=$(psql -qXAt -d "$src" -c "SELECT (SELECT count(*) FROM pgmq.q_orders) || '/' || (SELECT count(*) FROM pgmq.a_orders)")
 echo "after DROP EXTENSION: q_orders/a_orders = $left"
 [ "$left" = "497/4" ]
 
-psql -qX -d postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst"
+psql -qX -d postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst" -c "DROP ROLE qx_dump_tenant"

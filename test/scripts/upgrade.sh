@@ -2,8 +2,8 @@
 # ALTER EXTENSION queue_ext UPDATE from 0.1.0, the first release, to the
 # current version: queues made before the update keep their messages, ids and
 # leases, work under the new library before the update (no pgmq.queue_config
-# yet: every queue has the defaults), and gain the job and group functions
-# after it.
+# yet: every queue has the defaults), and gain the job and group functions and
+# row-level security after it.
 set -euo pipefail
 db=qx_upgrade
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
@@ -35,6 +35,9 @@ current="$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" queue_ext.control)"
 after="$(q -c "SELECT string_agg(msg_id || ':' || read_ct || ':' || (vt > now()), ',' ORDER BY msg_id) FROM pgmq.q_legacy")"
 [ "$before" = "$after" ] || { echo "messages changed by the update"; exit 1; }
 [ "$(q -c "SELECT string_agg(msg_id::text, ',') FROM pgmq.a_legacy")" = "1" ]
+# Queues made before 0.4.0 get the row-level security of new ones.
+[ "$(q -c "SELECT count(*) FROM pg_policy WHERE polrelid IN ('pgmq.q_legacy'::regclass, 'pgmq.a_legacy'::regclass)")" = "4" ]
+[ "$(q -c "SELECT bool_and(relrowsecurity) FROM pg_class WHERE oid IN ('pgmq.q_legacy'::regclass, 'pgmq.a_legacy'::regclass)")" = "t" ]
 
 # A message leased before the update is acked with its receipt, another nacked
 # into the archive with the new options, and new ids continue.

@@ -1,0 +1,821 @@
+/*
+ * tenancy.c
+ *	  Who the caller is (operator, tenant, API key) and what it may do to a
+ *	  queue: the one permission check every queue_ext function passes.
+ *
+ * The caller's tenant comes only from trusted sources, in this order:
+ *	1. an API key authenticated in this transaction (api_keys.c keeps it in
+ *	   backend memory, never in a setting anyone can SET);
+ *	2. an operator: a superuser, or a role with the extension owner's
+ *	   privileges; operators have no tenant and may do everything;
+ *	3. JWT claims (request.jwt.claims), but only when session_user is a role
+ *	   the operator declared in pgmq.gateway_roles (PostgREST's authenticator:
+ *	   after its SET LOCAL ROLE, current_user is anon or authenticated, so it
+ *	   cannot be the test); the claim path is per gateway role;
+ *	4. the caller's role, when pgmq.tenant_roles maps it to a tenant;
+ *	5. otherwise no tenant: the caller may use operator queues it has been
+ *	   granted, or whose tables it has privileges on (pgmq's model).
+ *
+ * A queue belongs to at most one tenant (pgmq.queue_tenants). A queue of
+ * another tenant is reported exactly as a queue that does not exist. On its
+ * own tenant's queues a role needs a permission (publish, consume, manage)
+ * from pgmq.queue_grants, for that queue or for all of the tenant's queues; a
+ * key needs the scope, and the queue in its list when it has one.
+ *
+ * What is read from the catalog is cached per backend. Any change to the
+ * tables behind it (statement triggers call pgmq._security_changed()) sends a
+ * relcache invalidation for pgmq.tenants, which every backend takes as "read
+ * everything again".
+ */
+#include "queue_ext.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+/* One grant that applies to the caller: a queue (lowercased) or, when NULL, all of the tenant's queues. */
+typedef struct CallerGrant
+{
+	Oid			grantee;		/* applies while the caller has this role's privileges; 0: always */
+	char	   *queue;
+	int			permissions;
+} CallerGrant;
+
+typedef struct CallerContext
+{
+	bool		operator;
+	Tenant		tenant;			/* id 0: no tenant */
+	const AuthenticatedKey *key;	/* when acting with an API key */
+	List	   *grants;			/* CallerGrant *, of the caller's tenant, for role callers */
+} CallerContext;
+
+/* What the cached context was built from: any difference means building it again. */
+typedef struct CallerContextKey
+{
+	Oid			caller;
+	Oid			session_user;
+	uint64		key_serial;
+	uint64		security_generation;
+	char	   *claims;			/* request.jwt.claims as it was, for gateway sessions */
+} CallerContextKey;
+
+static MemoryContext tenancy_cxt = NULL;
+static CallerContext cached_context;
+static CallerContextKey cached_key;
+static bool cached_valid = false;
+static uint64 security_generation = 1;
+static Oid	sentinel_relid = InvalidOid;	/* pgmq.tenants, whose invalidation means "reload" */
+
+static void
+tenancy_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || (OidIsValid(sentinel_relid) && relid == sentinel_relid))
+	{
+		security_generation++;
+		cached_valid = false;
+		queue_cache_invalidate_all();
+		api_key_cache_invalidate();
+	}
+}
+
+void
+tenancy_init(void)
+{
+	tenancy_cxt = AllocSetContextCreate(TopMemoryContext, "queue_ext tenancy",
+										ALLOCSET_SMALL_SIZES);
+	CacheRegisterRelcacheCallback(tenancy_relcache_callback, (Datum) 0);
+}
+
+/* Remembers which relation's invalidation means "the security catalog changed". */
+static void
+note_sentinel(void)
+{
+	if (!OidIsValid(sentinel_relid))
+	{
+		Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
+
+		if (OidIsValid(nsp))
+			sentinel_relid = get_relname_relid("tenants", nsp);
+	}
+}
+
+/* ---- permissions as text ---- */
+
+int
+permission_bit(const char *name)
+{
+	if (strcmp(name, "publish") == 0)
+		return PERM_PUBLISH;
+	if (strcmp(name, "consume") == 0)
+		return PERM_CONSUME;
+	if (strcmp(name, "manage") == 0)
+		return PERM_MANAGE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown permission \"%s\"", name),
+			 errhint("Permissions are publish, consume and manage.")));
+	return 0;
+}
+
+/* A text[] of permission names as bits; NULL elements are refused. */
+int
+permission_bits(Datum array)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(array);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			bits = 0;
+
+	reject_multidimensional(arr, "permissions");
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a permission must not be NULL")));
+		bits |= permission_bit(TextDatumGetCString(elems[i]));
+	}
+	return bits;
+}
+
+static const char *
+requirement_name(QueueRequirement need)
+{
+	switch (need)
+	{
+		case NEED_PUBLISH:
+			return "publish";
+		case NEED_CONSUME:
+			return "consume";
+		case NEED_MANAGE:
+			return "manage";
+		default:
+			return "publish, consume or manage";
+	}
+}
+
+static int
+requirement_bits(QueueRequirement need)
+{
+	switch (need)
+	{
+		case NEED_PUBLISH:
+			return PERM_PUBLISH;
+		case NEED_CONSUME:
+			return PERM_CONSUME;
+		case NEED_MANAGE:
+			return PERM_MANAGE;
+		case NEED_ANY:
+			return PERM_PUBLISH | PERM_CONSUME | PERM_MANAGE | PERM_VIEW;
+		default:
+			return 0;
+	}
+}
+
+/* ---- reading the security catalog ---- */
+
+typedef struct TenantSearch
+{
+	int64		id;				/* look for this id, or */
+	const char *slug;			/* this slug */
+	Tenant	   *found;
+} TenantSearch;
+
+static bool
+tenant_matches(const Datum *values, const bool *nulls, void *arg)
+{
+	TenantSearch *search = arg;
+	int64		id = DatumGetInt64(values[0]);
+	char	   *slug = TextDatumGetCString(values[1]);
+
+	if (search->slug != NULL ? strcmp(slug, search->slug) != 0 : id != search->id)
+		return false;
+	search->found->id = id;
+	strlcpy(search->found->slug, slug, sizeof(search->found->slug));
+	search->found->active = !nulls[2] && strcmp(TextDatumGetCString(values[2]), "active") == 0;
+	return true;
+}
+
+/* Finds a tenant by slug (when slug is given) or id; false when there is none. */
+bool
+tenant_find(const char *slug, int64 id, Tenant *out)
+{
+	static const char *const columns[] = {"tenant_id", "slug", "status"};
+	TenantSearch search = {.id = id, .slug = slug, .found = out};
+
+	note_sentinel();
+	memset(out, 0, sizeof(Tenant));
+	(void) catalog_scan("tenants", columns, lengthof(columns), tenant_matches, &search);
+	return out->id != 0;
+}
+
+typedef struct QueueTenantSearch
+{
+	const char *lower;
+	int64		tenant_id;
+} QueueTenantSearch;
+
+static bool
+queue_tenant_matches(const Datum *values, const bool *nulls, void *arg)
+{
+	QueueTenantSearch *search = arg;
+
+	if (strcmp(queue_name_lower(TextDatumGetCString(values[0])), search->lower) != 0)
+		return false;
+	search->tenant_id = DatumGetInt64(values[1]);
+	return true;
+}
+
+/* The tenant owning the queue; 0 for an operator's queue. */
+int64
+queue_tenant_load(const char *name)
+{
+	static const char *const columns[] = {"queue_name", "tenant_id"};
+	QueueTenantSearch search = {.lower = queue_name_lower(name), .tenant_id = 0};
+
+	note_sentinel();
+	(void) catalog_scan("queue_tenants", columns, lengthof(columns), queue_tenant_matches, &search);
+	return search.tenant_id;
+}
+
+typedef struct RoleTenantSearch
+{
+	Oid			role;
+	int64		tenant_id;
+} RoleTenantSearch;
+
+static bool
+role_tenant_matches(const Datum *values, const bool *nulls, void *arg)
+{
+	RoleTenantSearch *search = arg;
+
+	if (DatumGetObjectId(values[0]) != search->role)
+		return false;
+	search->tenant_id = DatumGetInt64(values[1]);
+	return true;
+}
+
+typedef struct GatewaySearch
+{
+	Oid			role;
+	bool		found;
+	Datum		claim_path;		/* text[], copied */
+	int			permissions;	/* what a caller whose claims name a tenant may do on its queues */
+} GatewaySearch;
+
+static bool
+gateway_matches(const Datum *values, const bool *nulls, void *arg)
+{
+	GatewaySearch *search = arg;
+
+	if (DatumGetObjectId(values[0]) != search->role)
+		return false;
+	search->found = true;
+	search->claim_path = nulls[1] ? (Datum) 0 : PointerGetDatum(DatumGetArrayTypePCopy(values[1]));
+	search->permissions = nulls[2] ? 0 : permission_bits(values[2]);
+	return true;
+}
+
+/* The claim at path (a text[]) in the JSON claims, as text; NULL when absent or not a scalar. */
+static char *
+claim_at_path(const char *claims, Datum path)
+{
+	Jsonb	   *jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+	JsonbContainer *container = &jb->root;
+	JsonbValue	value;
+	Datum	   *keys;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(path), TEXTOID, -1, false, TYPALIGN_INT, &keys, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		text	   *key = DatumGetTextPP(keys[i]);
+
+		if (nulls[i] || !JsonContainerIsObject(container) ||
+			getKeyJsonValueFromContainer(container, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+										 &value) == NULL)
+			return NULL;
+		if (i < n - 1)
+		{
+			if (value.type != jbvBinary)
+				return NULL;
+			container = value.val.binary.data;
+		}
+	}
+	if (n == 0)
+		return NULL;
+	if (value.type == jbvString)
+		return pnstrdup(value.val.string.val, value.val.string.len);
+	if (value.type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(value.val.numeric)));
+	return NULL;
+}
+
+/* The tenant named by a gateway's JWT claim: a slug, or a tenant id. */
+static void
+tenant_from_claim(const char *claim, Tenant *out)
+{
+	if (text_is_integer(claim))
+		(void) tenant_find(NULL, pg_strtoint64(claim), out);
+	else
+		(void) tenant_find(claim, 0, out);
+	if (out->id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the request's tenant is not known"),
+				 errdetail("The tenant claim of request.jwt.claims names no tenant.")));
+}
+
+typedef struct GrantCollect
+{
+	int64		tenant_id;
+	List	   *grants;
+} GrantCollect;
+
+static bool
+grant_collect(const Datum *values, const bool *nulls, void *arg)
+{
+	GrantCollect *collect = arg;
+	int64		tenant_id = nulls[0] ? 0 : DatumGetInt64(values[0]);
+	CallerGrant *grant;
+
+	if (tenant_id != collect->tenant_id || nulls[2] || nulls[3])
+		return false;
+	/* A tenant-wide grant (no queue) means nothing outside a tenant. */
+	if (nulls[1] && tenant_id == 0)
+		return false;
+	grant = palloc(sizeof(CallerGrant));
+	grant->grantee = DatumGetObjectId(values[2]);
+	grant->queue = nulls[1] ? NULL : queue_name_lower(TextDatumGetCString(values[1]));
+	grant->permissions = permission_bits(values[3]);
+	collect->grants = lappend(collect->grants, grant);
+	return false;
+}
+
+static void
+caller_context_build(CallerContext *ctx, Oid caller, const char *claims)
+{
+	static const char *const role_columns[] = {"role", "tenant_id"};
+	static const char *const gateway_columns[] = {"role", "tenant_claim", "permissions"};
+	static const char *const grant_columns[] = {"tenant_id", "queue_name", "grantee", "permissions"};
+	const AuthenticatedKey *key = authenticated_key();
+	CallerGrant *claim_grant = NULL;
+
+	memset(ctx, 0, sizeof(CallerContext));
+	if (key != NULL)
+	{
+		ctx->key = key;
+		(void) tenant_find(NULL, key->tenant_id, &ctx->tenant);
+		return;
+	}
+	if (claims != NULL)
+	{
+		GatewaySearch gateway = {.role = GetSessionUserId()};
+
+		(void) catalog_scan("gateway_roles", gateway_columns, lengthof(gateway_columns),
+							gateway_matches, &gateway);
+		if (gateway.found && gateway.claim_path != (Datum) 0)
+		{
+			char	   *claim = claim_at_path(claims, gateway.claim_path);
+
+			if (claim != NULL)
+			{
+				tenant_from_claim(claim, &ctx->tenant);
+				claim_grant = palloc0(sizeof(CallerGrant));
+				claim_grant->permissions = gateway.permissions;
+			}
+		}
+	}
+	if (ctx->tenant.id == 0)
+	{
+		RoleTenantSearch role = {.role = caller};
+
+		(void) catalog_scan("tenant_roles", role_columns, lengthof(role_columns),
+							role_tenant_matches, &role);
+		if (role.tenant_id != 0)
+			(void) tenant_find(NULL, role.tenant_id, &ctx->tenant);
+	}
+	{
+		GrantCollect collect = {.tenant_id = ctx->tenant.id};
+
+		(void) catalog_scan("queue_grants", grant_columns, lengthof(grant_columns),
+							grant_collect, &collect);
+		ctx->grants = collect.grants;
+		if (claim_grant != NULL)
+			ctx->grants = lappend(ctx->grants, claim_grant);
+	}
+}
+
+static bool
+gateway_session(void)
+{
+	static const char *const columns[] = {"role", "tenant_claim", "permissions"};
+	static uint64 checked_generation = 0;
+	static Oid	checked_user = InvalidOid;
+	static bool is_gateway = false;
+	Oid			session_user = GetSessionUserId();
+
+	if (checked_generation != security_generation || checked_user != session_user)
+	{
+		GatewaySearch gateway = {.role = session_user};
+
+		(void) catalog_scan("gateway_roles", columns, lengthof(columns), gateway_matches, &gateway);
+		is_gateway = gateway.found;
+		checked_generation = security_generation;
+		checked_user = session_user;
+	}
+	return is_gateway;
+}
+
+/*
+ * Operators are recognised on every call, not cached: superuser_arg() and
+ * has_privs_of_role() keep their own caches, which follow ALTER ROLE and
+ * GRANT at once.
+ */
+static bool
+role_is_operator(Oid role)
+{
+	return superuser_arg(role) || has_privs_of_role(role, extension_owner());
+}
+
+/*
+ * The context of the current caller. What it reads from the catalog is built
+ * again only when what it depends on changed.
+ */
+static const CallerContext *
+caller_context(void)
+{
+	static const CallerContext operator_context = {.operator = true};
+	Oid			caller = queue_ext_caller();
+	const char *claims = NULL;
+	MemoryContext old;
+
+	note_sentinel();
+	if (authenticated_key() == NULL && role_is_operator(caller))
+		return &operator_context;
+	if (authenticated_key() == NULL && gateway_session())
+	{
+		claims = GetConfigOption("request.jwt.claims", true, false);
+		if (claims != NULL && claims[0] == '\0')
+			claims = NULL;
+	}
+
+	if (cached_valid &&
+		cached_key.caller == caller &&
+		cached_key.session_user == GetSessionUserId() &&
+		cached_key.key_serial == authenticated_key_serial() &&
+		cached_key.security_generation == security_generation &&
+		(claims == NULL ? cached_key.claims == NULL :
+		 cached_key.claims != NULL && strcmp(claims, cached_key.claims) == 0))
+		return &cached_context;
+
+	cached_valid = false;
+	MemoryContextReset(tenancy_cxt);
+	old = MemoryContextSwitchTo(tenancy_cxt);
+	cached_key.caller = caller;
+	cached_key.session_user = GetSessionUserId();
+	cached_key.key_serial = authenticated_key_serial();
+	cached_key.security_generation = security_generation;
+	cached_key.claims = claims ? pstrdup(claims) : NULL;
+	PG_TRY();
+	{
+		caller_context_build(&cached_context, caller, claims);
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(old);
+	}
+	PG_END_TRY();
+	cached_valid = true;
+	return &cached_context;
+}
+
+/* ---- the checks ---- */
+
+static void
+reject_suspended(const CallerContext *ctx)
+{
+	if (ctx->tenant.id != 0 && !ctx->tenant.active)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("tenant \"%s\" is suspended", ctx->tenant.slug),
+				 errhint("An operator reactivates it with pgmq.set_tenant_status().")));
+}
+
+static bool
+grant_applies(const CallerGrant *grant)
+{
+	return !OidIsValid(grant->grantee) || has_privs_of_role(queue_ext_caller(), grant->grantee);
+}
+
+/* Permissions the caller has on a queue of its own tenant (or an operator queue, without tenant). */
+static int
+caller_permissions(const CallerContext *ctx, QueueEntry *queue)
+{
+	const char *lower = queue->names.queue_table + 2;	/* after "q_" */
+	int			bits = 0;
+	ListCell   *lc;
+
+	if (ctx->key != NULL)
+	{
+		if (ctx->key->queues != NIL)
+		{
+			bool		listed = false;
+
+			foreach(lc, ctx->key->queues)
+				listed |= strcmp(lfirst(lc), lower) == 0;
+			if (!listed)
+				return 0;
+		}
+		return ctx->key->scopes;
+	}
+
+	foreach(lc, ctx->grants)
+	{
+		CallerGrant *grant = lfirst(lc);
+
+		if ((grant->queue == NULL || strcmp(grant->queue, lower) == 0) &&
+			grant_applies(grant))
+			bits |= grant->permissions;
+	}
+	/* pgmq's model for operator queues: privileges on the queue table. */
+	if (queue->tenant_id == 0)
+	{
+		Oid			caller = queue_ext_caller();
+
+		if (pg_class_ownercheck(queue->queue_relid, caller))
+			bits |= PERM_PUBLISH | PERM_CONSUME | PERM_MANAGE;
+		if (pg_class_aclcheck(queue->queue_relid, caller, ACL_INSERT) == ACLCHECK_OK)
+			bits |= PERM_PUBLISH;
+		if (pg_class_aclcheck(queue->queue_relid, caller, ACL_UPDATE) == ACLCHECK_OK)
+			bits |= PERM_CONSUME;
+		if (pg_class_aclcheck(queue->queue_relid, caller, ACL_SELECT) == ACLCHECK_OK)
+			bits |= PERM_VIEW;
+	}
+	return bits;
+}
+
+/* True when the queue belongs to the caller's tenant (or both have none). */
+static bool
+queue_in_caller_tenant(const CallerContext *ctx, QueueEntry *queue)
+{
+	return ctx->operator || queue->tenant_id == ctx->tenant.id;
+}
+
+void
+queue_not_found(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("queue \"%s\" does not exist", name),
+			 errhint("Create it with pgmq.create().")));
+}
+
+/*
+ * Raises unless the caller may do what need says to the queue. A queue of
+ * another tenant gets the error of a queue that does not exist.
+ */
+void
+queue_check_access(QueueEntry *queue, QueueRequirement need)
+{
+	const CallerContext *ctx;
+	int			bits;
+
+	if (need == NEED_NOTHING)
+		return;
+	ctx = caller_context();
+	if (ctx->operator)
+		return;
+	reject_suspended(ctx);
+	if (!queue_in_caller_tenant(ctx, queue))
+		queue_not_found(queue->names.name);
+	if (need == NEED_OPERATOR)
+		require_operator("this");
+	bits = caller_permissions(ctx, queue);
+	if ((bits & requirement_bits(need)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for queue \"%s\"", queue->names.name),
+				 errdetail("The %s permission is needed.", requirement_name(need)),
+				 errhint(ctx->key != NULL ? "Use an API key with that scope for this queue." :
+						 "An operator or a manager of the queue grants it with pgmq.grant_queue().")));
+}
+
+/* True when the queue belongs to a tenant other than the caller's: it must look as if it did not exist. */
+bool
+queue_hidden_from_caller(QueueEntry *queue)
+{
+	return !queue_in_caller_tenant(caller_context(), queue);
+}
+
+/* True when the caller may see the queue at all (row-level security, listings). */
+bool
+queue_visible_to_caller(QueueEntry *queue)
+{
+	const CallerContext *ctx = caller_context();
+
+	if (ctx->operator)
+		return true;
+	if (ctx->tenant.id != 0 && !ctx->tenant.active)
+		return false;
+	return queue_in_caller_tenant(ctx, queue) && caller_permissions(ctx, queue) != 0;
+}
+
+bool
+caller_is_operator(void)
+{
+	return caller_context()->operator;
+}
+
+void
+require_operator(const char *what)
+{
+	if (!caller_is_operator())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only an operator may call %s", what),
+				 errdetail("Operators are superusers and roles with the privileges of the extension owner.")));
+}
+
+/* The tenant new queues and keys of the caller belong to (id 0: none). Raises for a suspended one. */
+const Tenant *
+caller_tenant(void)
+{
+	const CallerContext *ctx = caller_context();
+
+	reject_suspended(ctx);
+	return &ctx->tenant;
+}
+
+/* The prefix of the key the caller acts with, or NULL. */
+const char *
+caller_key_prefix(void)
+{
+	const CallerContext *ctx = caller_context();
+
+	return ctx->key != NULL ? ctx->key->prefix : NULL;
+}
+
+/*
+ * May the caller manage its whole tenant (make queues and keys)? A key needs
+ * the manage scope and no list of queues; a role, manage on all of the
+ * tenant's queues.
+ */
+bool
+caller_manages_tenant(void)
+{
+	const CallerContext *ctx = caller_context();
+	ListCell   *lc;
+
+	if (ctx->operator)
+		return true;
+	reject_suspended(ctx);
+	if (ctx->tenant.id == 0)
+		return false;
+	if (ctx->key != NULL)
+		return (ctx->key->scopes & PERM_MANAGE) != 0 && ctx->key->queues == NIL;
+	foreach(lc, ctx->grants)
+	{
+		CallerGrant *grant = lfirst(lc);
+
+		if (grant->queue == NULL && (grant->permissions & PERM_MANAGE) != 0 &&
+			grant_applies(grant))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * May the caller create a queue of this name (in its tenant, if it has one)?
+ * Operators and managers of the tenant may, and a key with the manage scope
+ * that lists the name; a caller without tenant needs CREATE on schema pgmq,
+ * as pgmq requires.
+ */
+void
+check_may_create_queue(const char *name)
+{
+	const CallerContext *ctx = caller_context();
+	bool		allowed = false;
+	ListCell   *lc;
+
+	if (ctx->operator)
+		return;
+	reject_suspended(ctx);
+	if (ctx->key != NULL && ctx->key->queues != NIL && (ctx->key->scopes & PERM_MANAGE) != 0)
+	{
+		char	   *lower = queue_name_lower(name);
+
+		foreach(lc, ctx->key->queues)
+			allowed |= strcmp(lfirst(lc), lower) == 0;
+	}
+	else if (ctx->tenant.id != 0)
+		allowed = caller_manages_tenant();
+	else
+		allowed = pg_namespace_aclcheck(get_namespace_oid(QUEUE_SCHEMA, false),
+										queue_ext_caller(), ACL_CREATE) == ACLCHECK_OK;
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to create queue \"%s\"", name),
+				 errdetail(ctx->tenant.id != 0 ?
+						   "Creating a tenant's queue needs the manage permission on all of its queues." :
+						   "Creating a queue needs CREATE on schema pgmq.")));
+}
+
+PG_FUNCTION_INFO_V1(queue_ext_queue_visible);
+PG_FUNCTION_INFO_V1(queue_ext_tenant_visible);
+PG_FUNCTION_INFO_V1(queue_ext_caller_may);
+PG_FUNCTION_INFO_V1(queue_ext_current_tenant);
+PG_FUNCTION_INFO_V1(queue_ext_security_changed);
+
+/*
+ * queue_visible(queue_name) -> boolean: the row-level security test. Runs as
+ * the querying role, not as the owner; a name that is not a queue is visible
+ * to operators only.
+ */
+Datum
+queue_ext_queue_visible(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(caller_is_operator());
+	queue = queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (queue == NULL)
+		PG_RETURN_BOOL(caller_is_operator());
+	PG_RETURN_BOOL(queue_visible_to_caller(queue));
+}
+
+/*
+ * tenant_visible(tenant_id) -> boolean: the row-level security test of rows
+ * that belong to a tenant (keys, audit records, grants); a NULL tenant is the
+ * operator's, seen by callers without tenant.
+ */
+Datum
+queue_ext_tenant_visible(PG_FUNCTION_ARGS)
+{
+	const CallerContext *ctx = caller_context();
+
+	if (ctx->operator)
+		PG_RETURN_BOOL(true);
+	if (ctx->tenant.id != 0 && !ctx->tenant.active)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(PG_ARGISNULL(0) ? ctx->tenant.id == 0 : PG_GETARG_INT64(0) == ctx->tenant.id);
+}
+
+/* _caller_may(queue_name, permission) -> boolean: for SQL functions that act on many queues. */
+Datum
+queue_ext_caller_may(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue;
+	const CallerContext *ctx;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	queue = queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ctx = caller_context();
+	if (queue == NULL)
+		PG_RETURN_BOOL(ctx->operator);
+	if (ctx->operator)
+		PG_RETURN_BOOL(true);
+	if ((ctx->tenant.id != 0 && !ctx->tenant.active) || !queue_in_caller_tenant(ctx, queue))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL((caller_permissions(ctx, queue) &
+					permission_bit(text_to_cstring(PG_GETARG_TEXT_PP(1)))) != 0);
+}
+
+/* current_tenant() -> text: the slug of the caller's tenant, NULL without one. */
+Datum
+queue_ext_current_tenant(PG_FUNCTION_ARGS)
+{
+	const CallerContext *ctx = caller_context();
+
+	if (ctx->tenant.id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ctx->tenant.slug));
+}
+
+/* Statement trigger on the security catalog: every backend reads it again. */
+Datum
+queue_ext_security_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("_security_changed() must be called as a trigger")));
+	note_sentinel();
+	if (OidIsValid(sentinel_relid))
+		CacheInvalidateRelcacheByRelid(sentinel_relid);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,253 @@
+-- Tenants: a tenant's queues are its own by every path (functions, direct SQL,
+-- listings, metrics); permissions inside a tenant; operators see everything;
+-- what a hostile tenant tries gets an error or no rows, and the other
+-- tenant's data stays as it was.
+\i test/sql/include/outcome.psql
+SET client_min_messages = warning;
+
+CREATE ROLE qx_t_acme;
+CREATE ROLE qx_t_acme_reader;
+CREATE ROLE qx_t_globex;
+CREATE ROLE qx_t_plain;
+CREATE ROLE qx_t_super SUPERUSER;
+
+-- Tenants and their roles; bad input first.
+SELECT pgmq.create_tenant('acme', 'Acme Corp') > 0 AS made, pgmq.create_tenant('globex') > 0 AS made;
+SELECT pg_temp.outcome($$SELECT pgmq.create_tenant('acme')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create_tenant('Bad Slug')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create_tenant('')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create_tenant(NULL)$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create_tenant(repeat('a', 64))$$);
+SELECT pgmq.add_tenant_role('acme', 'qx_t_acme');
+SELECT pgmq.add_tenant_role('acme', 'qx_t_acme_reader', '{consume}');
+SELECT pgmq.add_tenant_role('globex', 'qx_t_globex');
+SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('nosuch', 'qx_t_plain')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('acme', 'qx_t_globex')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('acme', 'qx_t_super')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('acme', 'qx_t_plain', '{read}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('acme', 'no_such_role')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.set_tenant_status('acme', 'gone')$$);
+SELECT slug, name, status FROM pgmq.tenants ORDER BY slug;
+
+-- An operator's queue, and one of its messages.
+SELECT pgmq.create('ops_q');
+SELECT pgmq.send('ops_q', '{"op": 1}');
+
+-- Acme makes queues: they are Acme's. Its roles use them by function and by SQL.
+SET ROLE qx_t_acme;
+SELECT pgmq.current_tenant();
+SELECT pgmq.create('acme_jobs');
+SELECT pgmq.create('acme_dlq');
+SELECT pgmq.create('acme_jobs');    -- again: nothing happens, as in pgmq
+SELECT * FROM pgmq.send('acme_jobs', '{"secret": "acme"}');
+SELECT * FROM pgmq.send_batch('acme_jobs', ARRAY['{"n": 2}', '{"n": 3}']::jsonb[]);
+SELECT queue_name FROM pgmq.set_queue_options('acme_jobs', dead_letter_queue => 'acme_dlq', max_attempts => 2);
+SELECT queue_name FROM pgmq.list_queues() ORDER BY 1;
+SELECT queue_name, queue_length FROM pgmq.metrics_all() ORDER BY 1;
+SELECT queue_length FROM pgmq.metrics('acme_jobs');
+SELECT count(*) FROM pgmq.q_acme_jobs;
+SELECT queue_name FROM pgmq.meta ORDER BY 1;
+SELECT queue_name, max_attempts, dead_letter_queue FROM pgmq.queue_options ORDER BY 1;
+SELECT queue_name, waiting FROM pgmq.job_counts ORDER BY 1;
+SELECT slug FROM pgmq.tenants;
+SELECT pg_temp.outcome($$SELECT count(*) FROM pgmq.q_ops_q$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('ops_q', '{}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create_tenant('mine')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.set_tenant_status('globex', 'suspended')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.expire_idempotency_keys()$$);
+-- A dead-letter queue must be one of its own.
+SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('acme_jobs', dead_letter_queue => 'ops_q')$$);
+RESET ROLE;
+
+-- Globex: every function on Acme's queue answers as for a queue that does not exist.
+SET ROLE qx_t_globex;
+SELECT pgmq.current_tenant();
+SELECT pg_temp.outcome(s) FROM (VALUES
+    ($$SELECT pgmq.send('acme_jobs', '{}')$$),
+    ($$SELECT pgmq.send_batch('acme_jobs', ARRAY['{}']::jsonb[])$$),
+    ($$SELECT * FROM pgmq.read('acme_jobs', 30, 10)$$),
+    ($$SELECT * FROM pgmq.read_with_poll('acme_jobs', 30, 10, 1, 100)$$),
+    ($$SELECT * FROM pgmq.read_grouped('acme_jobs', 30, 10)$$),
+    ($$SELECT * FROM pgmq.pop('acme_jobs')$$),
+    ($$SELECT * FROM pgmq.set_vt('acme_jobs', 1, 0)$$),
+    ($$SELECT pgmq.delete('acme_jobs', 1)$$),
+    ($$SELECT pgmq.delete('acme_jobs', ARRAY[1, 2]::bigint[])$$),
+    ($$SELECT pgmq.archive('acme_jobs', 1)$$),
+    ($$SELECT pgmq.ack('acme_jobs', 1, 1)$$),
+    ($$SELECT pgmq.nack('acme_jobs', 1, 1)$$),
+    ($$SELECT pgmq.cancel('acme_jobs', 1)$$),
+    ($$SELECT pgmq.progress('acme_jobs', 1, 1, '{}')$$),
+    ($$SELECT * FROM pgmq.redrive('acme_dlq')$$),
+    ($$SELECT pgmq.purge_queue('acme_jobs')$$),
+    ($$SELECT * FROM pgmq.metrics('acme_jobs')$$),
+    ($$SELECT * FROM pgmq.find_job('acme_jobs', 1)$$),
+    ($$SELECT pgmq.set_queue_options('acme_jobs', max_attempts => 9)$$),
+    ($$SELECT pgmq.reset_queue_options('acme_jobs')$$),
+    ($$SELECT pgmq.pause_queue('acme_jobs')$$),
+    ($$SELECT pgmq.create_fifo_index('acme_jobs')$$),
+    ($$SELECT pgmq.enable_notify_insert('acme_jobs')$$),
+    ($$SELECT pgmq.grant_queue('acme_jobs', 'qx_t_globex', '{consume}')$$),
+    ($$SELECT pgmq.acquire_queue_lock('acme_jobs')$$)
+) AS attempts(s);
+SELECT pgmq.drop_queue('acme_jobs');
+SELECT pgmq.disable_notify_insert('acme_jobs');
+-- A name another tenant (or the operator) holds is unavailable, whatever its spelling.
+SELECT pg_temp.outcome($$SELECT pgmq.create('acme_jobs')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create('ACME_JOBS')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create('ops_q')$$);
+-- Listings, metrics, the catalog and the tables show nothing of Acme.
+SELECT count(*) FROM pgmq.list_queues();
+SELECT count(*) FROM pgmq.metrics_all();
+SELECT count(*) FROM pgmq.job_counts;
+SELECT count(*) FROM pgmq.meta;
+SELECT count(*) FROM pgmq.queue_options;
+SELECT count(*) FROM pgmq.queue_config;
+SELECT count(*) FROM pgmq.queue_tenants;
+SELECT count(*) FROM pgmq.q_acme_jobs;
+SELECT count(*) FROM pgmq.a_acme_jobs;
+SELECT count(*) FROM pgmq.q_acme_dlq;
+SELECT slug FROM pgmq.tenants;
+SELECT count(*) FROM pgmq.audit_log WHERE queue_name LIKE 'acme%';
+SELECT pg_temp.outcome($$UPDATE pgmq.q_acme_jobs SET vt = now()$$);
+SELECT pg_temp.outcome($$DELETE FROM pgmq.q_acme_jobs$$);
+SELECT pg_temp.outcome($$INSERT INTO pgmq.q_acme_jobs (vt, message) VALUES (now(), '{}')$$);
+SELECT pg_temp.outcome($$INSERT INTO pgmq.queue_tenants VALUES ('acme_jobs', 2)$$);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.api_key_secret$$);
+-- Claims or settings naming Acme change nothing outside a gateway's session.
+SELECT set_config('request.jwt.claims', '{"tenant_id": "acme", "role": "authenticated"}', false) IS NOT NULL;
+SELECT pgmq.current_tenant();
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_jobs', '{}')$$);
+SELECT count(*) FROM pgmq.q_acme_jobs;
+SELECT set_config('request.jwt.claims', '', false);
+SELECT pg_temp.outcome($$SET queue_ext.tenant = 'acme'$$);
+-- Queue names with injections are refused before any SQL is built.
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_jobs''; DROP TABLE pgmq.q_acme_jobs; --', '{}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create('x"; DROP TABLE pgmq.meta; --')$$);
+RESET ROLE;
+
+-- A permissive policy of the operator's own cannot widen what a tenant sees.
+CREATE POLICY wide_open ON pgmq.q_acme_jobs AS PERMISSIVE USING (true);
+SET ROLE qx_t_globex;
+SELECT count(*) FROM pgmq.q_acme_jobs;
+RESET ROLE;
+DROP POLICY wide_open ON pgmq.q_acme_jobs;
+
+-- Acme's data is as it was; operators see everything.
+SELECT msg_id, message FROM pgmq.q_acme_jobs ORDER BY msg_id;
+SELECT queue_name FROM pgmq.list_queues() ORDER BY 1;
+SELECT queue_name FROM pgmq.metrics_all() ORDER BY 1;
+SELECT t.slug, q.queue_name FROM pgmq.queue_tenants q JOIN pgmq.tenants t USING (tenant_id) ORDER BY 2;
+SET ROLE qx_t_super;
+SELECT count(*) FROM pgmq.q_acme_jobs;
+RESET ROLE;
+
+-- Permissions inside a tenant: the reader may consume, nothing more, until granted.
+SET ROLE qx_t_acme_reader;
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_jobs', '{}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.purge_queue('acme_jobs')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create('acme_more')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.grant_queue('acme_jobs', 'qx_t_acme_reader', '{publish}')$$);
+SELECT msg_id FROM pgmq.read('acme_jobs', 0, 1);
+SELECT count(*) FROM pgmq.q_acme_jobs;
+RESET ROLE;
+SET ROLE qx_t_acme;
+SELECT pgmq.grant_queue('acme_jobs', 'qx_t_acme_reader', '{publish}');
+SELECT pg_temp.outcome($$SELECT pgmq.grant_queue('acme_jobs', 'qx_t_acme_reader', '{read}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.grant_queue('acme_jobs', 'qx_t_acme_reader', NULL)$$);
+RESET ROLE;
+SET ROLE qx_t_acme_reader;
+SELECT count(*) FROM pgmq.send('acme_jobs', '{"by": "reader"}');
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_dlq', '{}')$$);
+RESET ROLE;
+SET ROLE qx_t_acme;
+SELECT pgmq.revoke_queue('acme_jobs', 'qx_t_acme_reader', '{publish}');
+RESET ROLE;
+SET ROLE qx_t_acme_reader;
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_jobs', '{}')$$);
+RESET ROLE;
+
+-- A suspended tenant can do nothing and see nothing until it is active again.
+SELECT pgmq.set_tenant_status('acme', 'suspended');
+SET ROLE qx_t_acme;
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_jobs', '{}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create('acme_new')$$);
+SELECT count(*) FROM pgmq.q_acme_jobs;
+SELECT count(*) FROM pgmq.list_queues();
+RESET ROLE;
+SELECT pgmq.set_tenant_status('acme', 'active');
+SET ROLE qx_t_acme;
+SELECT count(*) FROM pgmq.q_acme_jobs;
+RESET ROLE;
+
+-- A role without tenant uses operator queues as pgmq lets it: by grant or by
+-- table privileges; creating a queue needs CREATE on schema pgmq, and the
+-- queue is then its own.
+SET ROLE qx_t_plain;
+SELECT pgmq.current_tenant();
+SELECT pg_temp.outcome($$SELECT pgmq.send('ops_q', '{}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.send('acme_jobs', '{}')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.create('plain_q')$$);
+SELECT count(*) FROM pgmq.list_queues();
+RESET ROLE;
+SELECT pgmq.grant_queue('ops_q', 'qx_t_plain', '{publish}');
+GRANT CREATE ON SCHEMA pgmq TO qx_t_plain;
+SET ROLE qx_t_plain;
+SELECT count(*) FROM pgmq.send('ops_q', '{"plain": true}');
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.read('ops_q', 0, 1)$$);
+SELECT queue_name FROM pgmq.list_queues() ORDER BY 1;
+SELECT pgmq.create('plain_q');
+SELECT count(*) FROM pgmq.send('plain_q', '{}');
+SELECT count(*) FROM pgmq.q_plain_q;
+RESET ROLE;
+SELECT tableowner FROM pg_tables WHERE schemaname = 'pgmq' AND tablename IN ('q_plain_q', 'q_acme_jobs') ORDER BY tablename;
+REVOKE CREATE ON SCHEMA pgmq FROM qx_t_plain;
+
+-- A tenant plants functions and operators on its search_path: queue_ext's
+-- code, running as the owner, never calls them.
+CREATE SCHEMA qx_t_evil AUTHORIZATION qx_t_globex;
+SET ROLE qx_t_globex;
+CREATE FUNCTION qx_t_evil.trap_eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'trapped = as %', current_user; END $$;
+CREATE OPERATOR qx_t_evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = qx_t_evil.trap_eq);
+CREATE FUNCTION qx_t_evil.trap_text_eq(text, text) RETURNS boolean LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'trapped text = as %', current_user; END $$;
+CREATE OPERATOR qx_t_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = qx_t_evil.trap_text_eq);
+CREATE FUNCTION qx_t_evil.now() RETURNS timestamptz LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'trapped now() as %', current_user; END $$;
+CREATE FUNCTION qx_t_evil.lower(text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'trapped lower() as %', current_user; END $$;
+CREATE FUNCTION qx_t_evil.format_table_name(text, text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'trapped format_table_name() as %', current_user; END $$;
+SET search_path = qx_t_evil, pg_catalog, public;
+SELECT pgmq.create('globex_jobs');
+SELECT * FROM pgmq.send('globex_jobs', '{"g": 1}', '{"x-queue-ext-idempotency-key": "k1"}');
+SELECT msg_id FROM pgmq.read('globex_jobs', 30, 1);
+SELECT pgmq.delete('globex_jobs', 1::bigint);
+SELECT queue_name FROM pgmq.set_queue_options('globex_jobs', max_attempts => 3, priority_aging => '1 minute');
+SELECT queue_name FROM pgmq.list_queues();
+SELECT count(*) FROM pgmq.job_counts;
+SELECT pgmq.purge_queue('globex_jobs');
+SELECT pgmq.drop_queue('globex_jobs');
+RESET search_path;
+RESET ROLE;
+
+-- The audit log: who did what, for which tenant; append-only, even for an operator.
+SELECT action, role_name, t.slug, queue_name, detail
+FROM pgmq.audit_log a LEFT JOIN pgmq.tenants t USING (tenant_id)
+WHERE role_name LIKE 'qx_t_%' ORDER BY audit_id;
+SET ROLE qx_t_acme;
+SELECT DISTINCT t.slug FROM pgmq.audit_log a LEFT JOIN pgmq.tenants t USING (tenant_id);
+RESET ROLE;
+SELECT pg_temp.outcome($$UPDATE pgmq.audit_log SET action = 'nothing'$$);
+SELECT pg_temp.outcome($$DELETE FROM pgmq.audit_log$$);
+SELECT pg_temp.outcome($$TRUNCATE pgmq.audit_log$$);
+
+-- Clean up.
+SELECT pgmq.drop_queue(q) FROM unnest(ARRAY['acme_jobs', 'acme_dlq', 'ops_q', 'plain_q']) q;
+SELECT pgmq.remove_tenant_role(r::regrole)
+FROM unnest(ARRAY['qx_t_acme', 'qx_t_acme_reader', 'qx_t_globex']) r;
+DROP SCHEMA qx_t_evil CASCADE;
+DROP OWNED BY qx_t_acme, qx_t_acme_reader, qx_t_globex, qx_t_plain, qx_t_super;
+DROP ROLE qx_t_acme, qx_t_acme_reader, qx_t_globex, qx_t_plain, qx_t_super;
+DELETE FROM pgmq.queue_grants;
+DELETE FROM pgmq.tenants;
