@@ -148,6 +148,35 @@ awk -F'\t' "$awk_common"'
   }' "$out/ordering.tsv"
 fi
 
+if [ -s "$out/tenancy.tsv" ]; then
+cat <<MD
+
+## Tenants: pgmq_public with an API key beside an operator (synchronous_commit off)
+
+Each pgbench (4 clients, ${seconds} s) mixes two scripts at equal weight, each
+a whole PostgREST-style request: BEGIN; SET LOCAL ROLE; request.headers;
+pgmq_public.pre_request(); the pgmq_public call; END. One is an operator
+(a superuser) on an operator's queue; the other a tenant's edge function: a
+role with no table privileges, its API key in the x-api-key header (verified
+by pre_request), on the tenant's queue (row-level security, tenant and scope
+checks). Queues filled alike (${ordering_fill} messages). Median latency of each
+script over $(cut -f2 "$out/tenancy.tsv" | sort -u | wc -l) runs; the ratio is the throughput the keyed request
+implies relative to the operator's (goal: 0.7 or more).
+
+| call | operator latency (ms) | API key latency (ms) | ratio | runs (operator / key, ms) |
+|---|---:|---:|---:|---|
+MD
+awk -F'\t' "$awk_common"'
+  BEGIN { label["send"] = "send"; label["read_delete"] = "read 1 + delete" }
+  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; o[$1] = o[$1] " " $3; k[$1] = k[$1] " " $4 }
+  END {
+    for (i = 1; i <= n; i++) {
+      mo = median(o[order[i]]); mk = median(k[order[i]])
+      printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", label[order[i]], mo, mk, mo / mk, substr(o[order[i]], 2), substr(k[order[i]], 2)
+    }
+  }' "$out/tenancy.tsv"
+fi
+
 if [ -s "$out/grouped.tsv" ]; then
 cat <<MD
 

@@ -27,6 +27,10 @@
 # paired with its plain form; and a grouped read on 1 M messages in 10 k
 # groups beside pgmq 1.13's way of doing it.
 #
+# Then the tenancy runs (BENCH_PAIRED_REPS): send and read 1 + delete through
+# pgmq_public as a PostgREST request, by an operator and with a tenant's API
+# key, in one pgbench.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh queue of BENCH_CHURN_FILL (default 3 M) messages, throughput every 5 s.
 #
@@ -45,7 +49,7 @@ prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
 rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
-      "$out"/ordering.tsv "$out"/grouped.tsv
+      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -173,6 +177,40 @@ for rep in $(seq 1 "$paired_reps"); do
       >"$out/ordering.$name.$rep.log" 2>&1 || { cat "$out/ordering.$name.$rep.log" >&2; exit 1; }
     lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/ordering.$name.$rep.log" | paste -sd' ')
     printf '%s\t%s\t%s\n' "$name" "$rep" "${lat// /$'\t'}" | tee -a "$out/ordering.tsv"
+  done
+done
+
+# Tenancy: the same PostgREST-style request (BEGIN; SET LOCAL ROLE;
+# request.headers; the pre-request function; the pgmq_public call; END) as
+# an operator on an operator's queue, and as a tenant's edge function with an
+# API key (role without privileges, key in x-api-key) on the tenant's queue,
+# in one pgbench at equal weight.
+tenancy_tables() {
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta WHERE queue_name LIKE 'bench%';
+DELETE FROM pgmq.api_keys; DELETE FROM pgmq.queue_grants; DELETE FROM pgmq.tenants;
+DROP ROLE IF EXISTS qx_bench_rpc;
+CREATE ROLE qx_bench_rpc;
+SELECT pgmq.grant_rpc('qx_bench_rpc');
+SELECT pgmq.create_tenant('bench_t');
+SELECT pgmq.create(q) FROM unnest(ARRAY['bench_op', 'bench_tenant']) q;
+SELECT pgmq.set_queue_tenant('bench_tenant', 'bench_t');
+INSERT INTO pgmq.q_bench_op (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+INSERT INTO pgmq.q_bench_tenant (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+VACUUM ANALYZE pgmq.q_bench_op, pgmq.q_bench_tenant;
+CHECKPOINT;
+SQL
+  psql -qXAt -c "SELECT pgmq.create_api_key('bench_t', 'bench', '{publish,consume}')"
+}
+for rep in $(seq 1 "$paired_reps"); do
+  for op in send read_delete; do
+    key="$(tenancy_tables)"
+    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D "key=$key" \
+      -f "bench/workloads/rpc_${op}_operator.sql@1" -f "bench/workloads/rpc_${op}_key.sql@1" \
+      >"$out/tenancy.$op.$rep.log" 2>&1 || { cat "$out/tenancy.$op.$rep.log" >&2; exit 1; }
+    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/tenancy.$op.$rep.log" | paste -sd' ')
+    printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/tenancy.tsv"
   done
 done
 
