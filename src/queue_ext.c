@@ -36,6 +36,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("queue_ext");
 
 	queue_cache_init();
+	security_catalog_init();
 	tenancy_init();
 	api_keys_init();
 }

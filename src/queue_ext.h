@@ -295,11 +295,17 @@ typedef struct Tenant
 	bool		active;
 } Tenant;
 
+/* A grant of a tenant (or, tenant 0, on an operator's queue): one queue (lowercased) or, when NULL, all. */
+typedef struct TenantGrant
+{
+	Oid			grantee;		/* applies while the caller has this role's privileges; 0: always */
+	char	   *queue;
+	int			permissions;
+} TenantGrant;
+
 extern void tenancy_init(void);
 extern int	permission_bit(const char *name);
 extern int	permission_bits(Datum array);
-extern bool tenant_find(const char *slug, int64 id, Tenant *out);
-extern int64 queue_tenant_load(const char *name);
 extern void queue_not_found(const char *name) pg_attribute_noreturn();
 extern void queue_check_access(QueueEntry *queue, QueueRequirement need);
 extern bool queue_visible_to_caller(QueueEntry *queue);
@@ -310,6 +316,16 @@ extern const Tenant *caller_tenant(void);
 extern const char *caller_key_prefix(void);
 extern bool caller_manages_tenant(void);
 extern void check_may_create_queue(const char *name);
+
+/* ---- security_catalog.c: tenants, roles, gateways and grants as last read ---- */
+
+extern void security_catalog_init(void);
+extern uint64 security_catalog_generation(void);
+extern bool tenant_find(const char *slug, int64 id, Tenant *out);
+extern int64 queue_tenant_load(const char *name);
+extern int64 role_tenant(Oid role);
+extern bool gateway_role(Oid role, Datum *claim_path, int *permissions);
+extern List *tenant_grants(int64 tenant_id);
 
 /* ---- api_keys.c: keys, and the one a transaction authenticated with ---- */
 

@@ -22,39 +22,27 @@
  * from pgmq.queue_grants, for that queue or for all of the tenant's queues; a
  * key needs the scope, and the queue in its list when it has one.
  *
- * What is read from the catalog is cached per backend. Any change to the
- * tables behind it (statement triggers call pgmq._security_changed()) sends a
- * relcache invalidation for pgmq.tenants, which every backend takes as "read
- * everything again".
+ * The catalog behind these answers is read by security_catalog.c; the
+ * caller's context is cached until the caller, its key, its claims or the
+ * catalog change.
  */
 #include "queue_ext.h"
 
-#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-
-/* One grant that applies to the caller: a queue (lowercased) or, when NULL, all of the tenant's queues. */
-typedef struct CallerGrant
-{
-	Oid			grantee;		/* applies while the caller has this role's privileges; 0: always */
-	char	   *queue;
-	int			permissions;
-} CallerGrant;
 
 typedef struct CallerContext
 {
 	bool		operator;
 	Tenant		tenant;			/* id 0: no tenant */
 	const AuthenticatedKey *key;	/* when acting with an API key */
-	List	   *grants;			/* CallerGrant *, of the caller's tenant, for role callers */
+	List	   *grants;			/* TenantGrant *, of the caller's tenant, for role callers */
 } CallerContext;
 
 /* What the cached context was built from: any difference means building it again. */
@@ -71,40 +59,12 @@ static MemoryContext tenancy_cxt = NULL;
 static CallerContext cached_context;
 static CallerContextKey cached_key;
 static bool cached_valid = false;
-static uint64 security_generation = 1;
-static Oid	sentinel_relid = InvalidOid;	/* pgmq.tenants, whose invalidation means "reload" */
-
-static void
-tenancy_relcache_callback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || (OidIsValid(sentinel_relid) && relid == sentinel_relid))
-	{
-		security_generation++;
-		cached_valid = false;
-		queue_cache_invalidate_all();
-		api_key_cache_invalidate();
-	}
-}
 
 void
 tenancy_init(void)
 {
 	tenancy_cxt = AllocSetContextCreate(TopMemoryContext, "queue_ext tenancy",
 										ALLOCSET_SMALL_SIZES);
-	CacheRegisterRelcacheCallback(tenancy_relcache_callback, (Datum) 0);
-}
-
-/* Remembers which relation's invalidation means "the security catalog changed". */
-static void
-note_sentinel(void)
-{
-	if (!OidIsValid(sentinel_relid))
-	{
-		Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, true);
-
-		if (OidIsValid(nsp))
-			sentinel_relid = get_relname_relid("tenants", nsp);
-	}
 }
 
 /* ---- permissions as text ---- */
@@ -182,109 +142,7 @@ requirement_bits(QueueRequirement need)
 	}
 }
 
-/* ---- reading the security catalog ---- */
-
-typedef struct TenantSearch
-{
-	int64		id;				/* look for this id, or */
-	const char *slug;			/* this slug */
-	Tenant	   *found;
-} TenantSearch;
-
-static bool
-tenant_matches(const Datum *values, const bool *nulls, void *arg)
-{
-	TenantSearch *search = arg;
-	int64		id = DatumGetInt64(values[0]);
-	char	   *slug = TextDatumGetCString(values[1]);
-
-	if (search->slug != NULL ? strcmp(slug, search->slug) != 0 : id != search->id)
-		return false;
-	search->found->id = id;
-	strlcpy(search->found->slug, slug, sizeof(search->found->slug));
-	search->found->active = !nulls[2] && strcmp(TextDatumGetCString(values[2]), "active") == 0;
-	return true;
-}
-
-/* Finds a tenant by slug (when slug is given) or id; false when there is none. */
-bool
-tenant_find(const char *slug, int64 id, Tenant *out)
-{
-	static const char *const columns[] = {"tenant_id", "slug", "status"};
-	TenantSearch search = {.id = id, .slug = slug, .found = out};
-
-	note_sentinel();
-	memset(out, 0, sizeof(Tenant));
-	(void) catalog_scan("tenants", columns, lengthof(columns), tenant_matches, &search);
-	return out->id != 0;
-}
-
-typedef struct QueueTenantSearch
-{
-	const char *lower;
-	int64		tenant_id;
-} QueueTenantSearch;
-
-static bool
-queue_tenant_matches(const Datum *values, const bool *nulls, void *arg)
-{
-	QueueTenantSearch *search = arg;
-
-	if (strcmp(queue_name_lower(TextDatumGetCString(values[0])), search->lower) != 0)
-		return false;
-	search->tenant_id = DatumGetInt64(values[1]);
-	return true;
-}
-
-/* The tenant owning the queue; 0 for an operator's queue. */
-int64
-queue_tenant_load(const char *name)
-{
-	static const char *const columns[] = {"queue_name", "tenant_id"};
-	QueueTenantSearch search = {.lower = queue_name_lower(name), .tenant_id = 0};
-
-	note_sentinel();
-	(void) catalog_scan("queue_tenants", columns, lengthof(columns), queue_tenant_matches, &search);
-	return search.tenant_id;
-}
-
-typedef struct RoleTenantSearch
-{
-	Oid			role;
-	int64		tenant_id;
-} RoleTenantSearch;
-
-static bool
-role_tenant_matches(const Datum *values, const bool *nulls, void *arg)
-{
-	RoleTenantSearch *search = arg;
-
-	if (DatumGetObjectId(values[0]) != search->role)
-		return false;
-	search->tenant_id = DatumGetInt64(values[1]);
-	return true;
-}
-
-typedef struct GatewaySearch
-{
-	Oid			role;
-	bool		found;
-	Datum		claim_path;		/* text[], copied */
-	int			permissions;	/* what a caller whose claims name a tenant may do on its queues */
-} GatewaySearch;
-
-static bool
-gateway_matches(const Datum *values, const bool *nulls, void *arg)
-{
-	GatewaySearch *search = arg;
-
-	if (DatumGetObjectId(values[0]) != search->role)
-		return false;
-	search->found = true;
-	search->claim_path = nulls[1] ? (Datum) 0 : PointerGetDatum(DatumGetArrayTypePCopy(values[1]));
-	search->permissions = nulls[2] ? 0 : permission_bits(values[2]);
-	return true;
-}
+/* ---- who the caller acts for ---- */
 
 /* The claim at path (a text[]) in the JSON claims, as text; NULL when absent or not a scalar. */
 static char *
@@ -337,40 +195,13 @@ tenant_from_claim(const char *claim, Tenant *out)
 				 errdetail("The tenant claim of request.jwt.claims names no tenant.")));
 }
 
-typedef struct GrantCollect
-{
-	int64		tenant_id;
-	List	   *grants;
-} GrantCollect;
-
-static bool
-grant_collect(const Datum *values, const bool *nulls, void *arg)
-{
-	GrantCollect *collect = arg;
-	int64		tenant_id = nulls[0] ? 0 : DatumGetInt64(values[0]);
-	CallerGrant *grant;
-
-	if (tenant_id != collect->tenant_id || nulls[2] || nulls[3])
-		return false;
-	/* A tenant-wide grant (no queue) means nothing outside a tenant. */
-	if (nulls[1] && tenant_id == 0)
-		return false;
-	grant = palloc(sizeof(CallerGrant));
-	grant->grantee = DatumGetObjectId(values[2]);
-	grant->queue = nulls[1] ? NULL : queue_name_lower(TextDatumGetCString(values[1]));
-	grant->permissions = permission_bits(values[3]);
-	collect->grants = lappend(collect->grants, grant);
-	return false;
-}
-
 static void
 caller_context_build(CallerContext *ctx, Oid caller, const char *claims)
 {
-	static const char *const role_columns[] = {"role", "tenant_id"};
-	static const char *const gateway_columns[] = {"role", "tenant_claim", "permissions"};
-	static const char *const grant_columns[] = {"tenant_id", "queue_name", "grantee", "permissions"};
 	const AuthenticatedKey *key = authenticated_key();
-	CallerGrant *claim_grant = NULL;
+	TenantGrant *claim_grant = NULL;
+	Datum		claim_path;
+	int			claim_permissions;
 
 	memset(ctx, 0, sizeof(CallerContext));
 	if (key != NULL)
@@ -379,63 +210,24 @@ caller_context_build(CallerContext *ctx, Oid caller, const char *claims)
 		(void) tenant_find(NULL, key->tenant_id, &ctx->tenant);
 		return;
 	}
-	if (claims != NULL)
+	if (claims != NULL && gateway_role(GetSessionUserId(), &claim_path, &claim_permissions) &&
+		claim_path != (Datum) 0)
 	{
-		GatewaySearch gateway = {.role = GetSessionUserId()};
+		char	   *claim = claim_at_path(claims, claim_path);
 
-		(void) catalog_scan("gateway_roles", gateway_columns, lengthof(gateway_columns),
-							gateway_matches, &gateway);
-		if (gateway.found && gateway.claim_path != (Datum) 0)
+		if (claim != NULL)
 		{
-			char	   *claim = claim_at_path(claims, gateway.claim_path);
-
-			if (claim != NULL)
-			{
-				tenant_from_claim(claim, &ctx->tenant);
-				claim_grant = palloc0(sizeof(CallerGrant));
-				claim_grant->permissions = gateway.permissions;
-			}
+			tenant_from_claim(claim, &ctx->tenant);
+			claim_grant = palloc0(sizeof(TenantGrant));
+			claim_grant->permissions = claim_permissions;
 		}
 	}
-	if (ctx->tenant.id == 0)
-	{
-		RoleTenantSearch role = {.role = caller};
-
-		(void) catalog_scan("tenant_roles", role_columns, lengthof(role_columns),
-							role_tenant_matches, &role);
-		if (role.tenant_id != 0)
-			(void) tenant_find(NULL, role.tenant_id, &ctx->tenant);
-	}
-	{
-		GrantCollect collect = {.tenant_id = ctx->tenant.id};
-
-		(void) catalog_scan("queue_grants", grant_columns, lengthof(grant_columns),
-							grant_collect, &collect);
-		ctx->grants = collect.grants;
-		if (claim_grant != NULL)
-			ctx->grants = lappend(ctx->grants, claim_grant);
-	}
-}
-
-static bool
-gateway_session(void)
-{
-	static const char *const columns[] = {"role", "tenant_claim", "permissions"};
-	static uint64 checked_generation = 0;
-	static Oid	checked_user = InvalidOid;
-	static bool is_gateway = false;
-	Oid			session_user = GetSessionUserId();
-
-	if (checked_generation != security_generation || checked_user != session_user)
-	{
-		GatewaySearch gateway = {.role = session_user};
-
-		(void) catalog_scan("gateway_roles", columns, lengthof(columns), gateway_matches, &gateway);
-		is_gateway = gateway.found;
-		checked_generation = security_generation;
-		checked_user = session_user;
-	}
-	return is_gateway;
+	if (ctx->tenant.id == 0 && role_tenant(caller) != 0)
+		(void) tenant_find(NULL, role_tenant(caller), &ctx->tenant);
+	/* A copy: the catalog's list must not grow the claim's grant. */
+	ctx->grants = list_copy(tenant_grants(ctx->tenant.id));
+	if (claim_grant != NULL)
+		ctx->grants = lappend(ctx->grants, claim_grant);
 }
 
 /*
@@ -459,12 +251,12 @@ caller_context(void)
 	static const CallerContext operator_context = {.operator = true};
 	Oid			caller = queue_ext_caller();
 	const char *claims = NULL;
+	uint64		generation = security_catalog_generation();
 	MemoryContext old;
 
-	note_sentinel();
 	if (authenticated_key() == NULL && role_is_operator(caller))
 		return &operator_context;
-	if (authenticated_key() == NULL && gateway_session())
+	if (authenticated_key() == NULL && gateway_role(GetSessionUserId(), NULL, NULL))
 	{
 		claims = GetConfigOption("request.jwt.claims", true, false);
 		if (claims != NULL && claims[0] == '\0')
@@ -475,7 +267,7 @@ caller_context(void)
 		cached_key.caller == caller &&
 		cached_key.session_user == GetSessionUserId() &&
 		cached_key.key_serial == authenticated_key_serial() &&
-		cached_key.security_generation == security_generation &&
+		cached_key.security_generation == generation &&
 		(claims == NULL ? cached_key.claims == NULL :
 		 cached_key.claims != NULL && strcmp(claims, cached_key.claims) == 0))
 		return &cached_context;
@@ -486,7 +278,7 @@ caller_context(void)
 	cached_key.caller = caller;
 	cached_key.session_user = GetSessionUserId();
 	cached_key.key_serial = authenticated_key_serial();
-	cached_key.security_generation = security_generation;
+	cached_key.security_generation = generation;
 	cached_key.claims = claims ? pstrdup(claims) : NULL;
 	PG_TRY();
 	{
@@ -514,7 +306,7 @@ reject_suspended(const CallerContext *ctx)
 }
 
 static bool
-grant_applies(const CallerGrant *grant)
+grant_applies(const TenantGrant *grant)
 {
 	return !OidIsValid(grant->grantee) || has_privs_of_role(queue_ext_caller(), grant->grantee);
 }
@@ -543,7 +335,7 @@ caller_permissions(const CallerContext *ctx, QueueEntry *queue)
 
 	foreach(lc, ctx->grants)
 	{
-		CallerGrant *grant = lfirst(lc);
+		TenantGrant *grant = lfirst(lc);
 
 		if ((grant->queue == NULL || strcmp(grant->queue, lower) == 0) &&
 			grant_applies(grant))
@@ -687,7 +479,7 @@ caller_manages_tenant(void)
 		return (ctx->key->scopes & PERM_MANAGE) != 0 && ctx->key->queues == NIL;
 	foreach(lc, ctx->grants)
 	{
-		CallerGrant *grant = lfirst(lc);
+		TenantGrant *grant = lfirst(lc);
 
 		if (grant->queue == NULL && (grant->permissions & PERM_MANAGE) != 0 &&
 			grant_applies(grant))
@@ -737,7 +529,6 @@ PG_FUNCTION_INFO_V1(queue_ext_queue_visible);
 PG_FUNCTION_INFO_V1(queue_ext_tenant_visible);
 PG_FUNCTION_INFO_V1(queue_ext_caller_may);
 PG_FUNCTION_INFO_V1(queue_ext_current_tenant);
-PG_FUNCTION_INFO_V1(queue_ext_security_changed);
 
 /*
  * queue_visible(queue_name) -> boolean: the row-level security test. Runs as
@@ -804,18 +595,4 @@ queue_ext_current_tenant(PG_FUNCTION_ARGS)
 	if (ctx->tenant.id == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(ctx->tenant.slug));
-}
-
-/* Statement trigger on the security catalog: every backend reads it again. */
-Datum
-queue_ext_security_changed(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("_security_changed() must be called as a trigger")));
-	note_sentinel();
-	if (OidIsValid(sentinel_relid))
-		CacheInvalidateRelcacheByRelid(sentinel_relid);
-	return PointerGetDatum(NULL);
 }
