@@ -190,8 +190,7 @@ tenancy_tables() {
 SET client_min_messages = warning;
 SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta WHERE queue_name LIKE 'bench%';
 DELETE FROM pgmq.api_keys; DELETE FROM pgmq.queue_grants; DELETE FROM pgmq.tenants;
-DROP ROLE IF EXISTS qx_bench_rpc;
-CREATE ROLE qx_bench_rpc;
+SELECT 'CREATE ROLE qx_bench_rpc' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'qx_bench_rpc') \gexec
 SELECT pgmq.grant_rpc('qx_bench_rpc');
 SELECT pgmq.create_tenant('bench_t');
 SELECT pgmq.create(q) FROM unnest(ARRAY['bench_op', 'bench_tenant']) q;

@@ -202,23 +202,25 @@ RESET ROLE;
 SELECT tableowner FROM pg_tables WHERE schemaname = 'pgmq' AND tablename IN ('q_plain_q', 'q_acme_jobs') ORDER BY tablename;
 REVOKE CREATE ON SCHEMA pgmq FROM qx_t_plain;
 
--- A tenant plants functions and operators on its search_path: queue_ext's
--- code, running as the owner, never calls them.
-CREATE SCHEMA qx_t_evil AUTHORIZATION qx_t_globex;
+-- A tenant shadows functions and operators in public, ahead of pg_catalog on
+-- its search_path: queue_ext's code, running as the owner, never calls them.
+GRANT CREATE ON SCHEMA public TO qx_t_globex;
 SET ROLE qx_t_globex;
-CREATE FUNCTION qx_t_evil.trap_eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql
+CREATE FUNCTION public.trap_eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql
     AS $$ BEGIN RAISE EXCEPTION 'trapped = as %', current_user; END $$;
-CREATE OPERATOR qx_t_evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = qx_t_evil.trap_eq);
-CREATE FUNCTION qx_t_evil.trap_text_eq(text, text) RETURNS boolean LANGUAGE plpgsql
+CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public.trap_eq);
+CREATE FUNCTION public.trap_text_eq(text, text) RETURNS boolean LANGUAGE plpgsql
     AS $$ BEGIN RAISE EXCEPTION 'trapped text = as %', current_user; END $$;
-CREATE OPERATOR qx_t_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = qx_t_evil.trap_text_eq);
-CREATE FUNCTION qx_t_evil.now() RETURNS timestamptz LANGUAGE plpgsql
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.trap_text_eq);
+CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE plpgsql
     AS $$ BEGIN RAISE EXCEPTION 'trapped now() as %', current_user; END $$;
-CREATE FUNCTION qx_t_evil.lower(text) RETURNS text LANGUAGE plpgsql
+CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN RAISE EXCEPTION 'trapped lower() as %', current_user; END $$;
-CREATE FUNCTION qx_t_evil.format_table_name(text, text) RETURNS text LANGUAGE plpgsql
+CREATE FUNCTION public.format_table_name(text, text) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN RAISE EXCEPTION 'trapped format_table_name() as %', current_user; END $$;
-SET search_path = qx_t_evil, pg_catalog, public;
+SET search_path = public, pg_catalog;
+-- The traps are live for the tenant's own SQL:
+SELECT pg_temp.outcome($$SELECT 1::bigint = 2::bigint$$), pg_temp.outcome($$SELECT now()$$);
 SELECT pgmq.create('globex_jobs');
 SELECT * FROM pgmq.send('globex_jobs', '{"g": 1}', '{"x-queue-ext-idempotency-key": "k1"}');
 SELECT msg_id FROM pgmq.read('globex_jobs', 30, 1);
@@ -246,7 +248,7 @@ SELECT pg_temp.outcome($$TRUNCATE pgmq.audit_log$$);
 SELECT pgmq.drop_queue(q) FROM unnest(ARRAY['acme_jobs', 'acme_dlq', 'ops_q', 'plain_q']) q;
 SELECT pgmq.remove_tenant_role(r::regrole)
 FROM unnest(ARRAY['qx_t_acme', 'qx_t_acme_reader', 'qx_t_globex']) r;
-DROP SCHEMA qx_t_evil CASCADE;
+REVOKE CREATE ON SCHEMA public FROM qx_t_globex;
 DROP OWNED BY qx_t_acme, qx_t_acme_reader, qx_t_globex, qx_t_plain, qx_t_super;
 DROP ROLE qx_t_acme, qx_t_acme_reader, qx_t_globex, qx_t_plain, qx_t_super;
 DELETE FROM pgmq.queue_grants;
