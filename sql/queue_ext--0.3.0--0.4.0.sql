@@ -155,10 +155,15 @@ CREATE FUNCTION pgmq.queue_visible(queue_name text) RETURNS boolean
 COMMENT ON FUNCTION pgmq.queue_visible(text) IS
   'True when the calling role may see the queue: an operator, or a caller of the queue''s tenant (none for an operator''s queue) with a permission on it. The row-level security test of queue rows.';
 
+CREATE FUNCTION pgmq.queue_readable(queue_name text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_queue_readable' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pgmq.queue_readable(text) IS
+  'True when the calling role may read the queue''s messages: an operator, or a caller of the queue''s tenant (none for an operator''s queue) with consume or manage on it. The row-level security test of queue and archive rows.';
+
 CREATE FUNCTION pgmq.tenant_visible(tenant_id bigint) RETURNS boolean
     AS 'MODULE_PATHNAME', 'queue_ext_tenant_visible' LANGUAGE C STABLE;
 COMMENT ON FUNCTION pgmq.tenant_visible(bigint) IS
-  'True when the calling role may see rows of this tenant (NULL: the operator''s): an operator, or a caller of that tenant.';
+  'True when the calling role may see rows of this tenant: an operator, or a caller of that tenant. Rows of no tenant (NULL) are the operators''.';
 
 CREATE FUNCTION pgmq._caller_may(queue_name text, permission text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'queue_ext_caller_may' LANGUAGE C STABLE;
@@ -284,6 +289,63 @@ BEGIN
 END;
 $$;
 
+-- Table rights of a tenant's roles: SELECT on the catalog tables and on the
+-- tenant's queue and archive tables; row-level security shows them their
+-- tenant's rows only.
+CREATE FUNCTION pgmq._tenant_reads(role_name regrole, tenant bigint, grant_them boolean) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue text;
+    v_verb text := CASE WHEN grant_them THEN 'GRANT SELECT ON %s TO %s' ELSE 'REVOKE SELECT ON %s FROM %s' END;
+BEGIN
+    EXECUTE format(v_verb, 'pgmq.meta, pgmq.queue_config, pgmq.tenants, pgmq.queue_tenants, pgmq.queue_grants, '
+                           'pgmq.audit_log, pgmq.breaker_state, pgmq.notify_insert_throttle, '
+                           'pgmq.idempotency_keys', role_name);
+    EXECUTE format(CASE WHEN grant_them
+                        THEN 'GRANT SELECT (key_id, tenant_id, name, prefix, scopes, queues, created_at, expires_at, revoked_at, last_used_at) ON pgmq.api_keys TO %s'
+                        ELSE 'REVOKE SELECT (key_id, tenant_id, name, prefix, scopes, queues, created_at, expires_at, revoked_at, last_used_at) ON pgmq.api_keys FROM %s' END,
+                   role_name);
+    FOR v_queue IN SELECT t.queue_name FROM pgmq.queue_tenants t WHERE t.tenant_id = tenant LOOP
+        IF to_regclass(format('pgmq.%I', pgmq.format_table_name(v_queue, 'q'))) IS NOT NULL THEN
+            EXECUTE format(v_verb, format('pgmq.%I, pgmq.%I', pgmq.format_table_name(v_queue, 'q'),
+                                          pgmq.format_table_name(v_queue, 'a')), role_name);
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._tenant_reads(regrole, bigint, boolean) IS
+  'Grants (or revokes) a tenant role''s SELECT on the catalog and on the tenant''s queue tables.';
+
+-- SELECT on a queue's tables for the roles of its tenant (and no other tenant's).
+CREATE FUNCTION pgmq._grant_queue_reads(queue_name text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tables text := format('pgmq.%I, pgmq.%I', pgmq.format_table_name(queue_name, 'q'),
+                            pgmq.format_table_name(queue_name, 'a'));
+    v_role regrole;
+BEGIN
+    FOR v_role IN
+        SELECT r.role FROM pgmq.tenant_roles r
+        LEFT JOIN pgmq.queue_tenants q ON q.tenant_id = r.tenant_id
+             AND lower(q.queue_name) = lower(_grant_queue_reads.queue_name)
+        WHERE q.queue_name IS NULL
+    LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM %s', v_tables, v_role);
+    END LOOP;
+    FOR v_role IN
+        SELECT r.role FROM pgmq.tenant_roles r
+        JOIN pgmq.queue_tenants q ON q.tenant_id = r.tenant_id
+        WHERE lower(q.queue_name) = lower(_grant_queue_reads.queue_name)
+    LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %s', v_tables, v_role);
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._grant_queue_reads(text) IS
+  'Gives SELECT on a queue''s tables to the roles of its tenant, and takes it from other tenants'' roles.';
+
 CREATE FUNCTION pgmq._add_tenant_role(tenant text, role_name regrole,
                                       permissions text[] DEFAULT '{publish,consume,manage}')
     RETURNS void
@@ -305,6 +367,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO pgmq.tenant_roles (role, tenant_id) VALUES (role_name, v_tenant);
+    PERFORM pgmq._tenant_reads(role_name, v_tenant, true);
     IF permissions IS NOT NULL AND cardinality(permissions) > 0 THEN
         INSERT INTO pgmq.queue_grants (tenant_id, queue_name, grantee, permissions)
         VALUES (v_tenant, NULL, role_name, permissions)
@@ -321,6 +384,9 @@ DECLARE
 BEGIN
     DELETE FROM pgmq.tenant_roles r WHERE r.role = role_name RETURNING r.tenant_id INTO v_tenant;
     DELETE FROM pgmq.queue_grants g WHERE g.tenant_id = v_tenant AND g.grantee = role_name;
+    IF v_tenant IS NOT NULL THEN
+        PERFORM pgmq._tenant_reads(role_name, v_tenant, false);
+    END IF;
     RETURN v_tenant IS NOT NULL;
 END;
 $$;
@@ -359,10 +425,8 @@ BEGIN
     DELETE FROM pgmq.queue_grants g WHERE g.queue_name = v_name;
     IF tenant IS NOT NULL THEN
         INSERT INTO pgmq.queue_tenants (queue_name, tenant_id) VALUES (v_name, pgmq._tenant_id(tenant));
-    ELSE
-        EXECUTE format('REVOKE SELECT ON pgmq.%I, pgmq.%I FROM PUBLIC',
-                       pgmq.format_table_name(v_name, 'q'), pgmq.format_table_name(v_name, 'a'));
     END IF;
+    PERFORM pgmq._grant_queue_reads(v_name);
     PERFORM pgmq._protect_queue_tables(v_name);
 END;
 $$;
@@ -459,7 +523,7 @@ CREATE FUNCTION pgmq._list_queues() RETURNS SETOF pgmq.queue_record
 AS $$
     SELECT queue_name, is_partitioned, is_unlogged, created_at
     FROM pgmq.meta
-    WHERE pgmq.queue_visible(queue_name)
+    WHERE pgmq.queue_visible(queue_name::text)
     ORDER BY created_at, queue_name;
 $$;
 
@@ -470,7 +534,7 @@ CREATE FUNCTION pgmq._list_notify_insert_throttles()
 AS $$
     SELECT t.queue_name, t.throttle_interval_ms, t.last_notified_at
     FROM pgmq.notify_insert_throttle t
-    WHERE pgmq.queue_visible(t.queue_name)
+    WHERE pgmq.queue_visible(t.queue_name::text)
     ORDER BY t.queue_name;
 $$;
 
@@ -481,7 +545,7 @@ DECLARE
     v_queue record;
 BEGIN
     FOR v_queue IN SELECT m.queue_name FROM pgmq.meta m
-                   WHERE pgmq._caller_may(m.queue_name, 'manage') ORDER BY m.queue_name LOOP
+                   WHERE pgmq._caller_may(m.queue_name::text, 'manage'::text) ORDER BY m.queue_name LOOP
         PERFORM pgmq._create_fifo_index_if_not_exists(v_queue.queue_name);
     END LOOP;
 END;
@@ -499,7 +563,7 @@ BEGIN
     FOR v_queue IN
         SELECT m.queue_name AS name, c.dead_letter_queue AS dlq
         FROM pgmq.meta m LEFT JOIN pgmq.queue_config c ON c.queue_name = m.queue_name
-        WHERE pgmq.queue_visible(m.queue_name)
+        WHERE pgmq.queue_visible(m.queue_name::text)
         ORDER BY m.queue_name
     LOOP
         -- Skip a catalog row whose tables were dropped by hand, as metrics_all does.
@@ -717,13 +781,12 @@ BEGIN
 END;
 $$;
 
--- Every role may call queue_ext's functions (each checks its caller) and read
--- what row-level security shows it; writes go through the functions.
+-- Every role may call queue_ext's functions (each checks its caller). A
+-- tenant's roles may read, by direct SQL, what row-level security shows them
+-- (pgmq._grant_tenant_reads, run by add_tenant_role); nobody else gets
+-- table rights: PUBLIC grants would let roles that bypass row-level security
+-- (Supabase's service_role) read every tenant's rows.
 GRANT USAGE ON SCHEMA pgmq TO PUBLIC;
-GRANT SELECT ON pgmq.meta, pgmq.queue_config, pgmq.tenants, pgmq.queue_tenants, pgmq.queue_grants,
-                pgmq.audit_log, pgmq.breaker_state, pgmq.notify_insert_throttle TO PUBLIC;
-GRANT SELECT (key_id, tenant_id, name, prefix, scopes, queues, created_at, expires_at, revoked_at, last_used_at)
-    ON pgmq.api_keys TO PUBLIC;
 -- pg_monitor got SELECT on every table of the schema (pgmq's grant): not on secrets.
 REVOKE ALL ON pgmq.api_key_secret FROM PUBLIC, pg_monitor;
 REVOKE SELECT ON pgmq.api_keys FROM pg_monitor;
@@ -733,6 +796,51 @@ GRANT SELECT ON pgmq.api_key_list, pgmq.queue_options, pgmq.job_counts, pgmq.cir
 -- Views read their tables as the caller, so row-level security applies to the caller.
 ALTER VIEW pgmq.queue_options SET (security_invoker = true);
 ALTER VIEW pgmq.circuit_breakers SET (security_invoker = true);
+
+-- Queue tables now belong to the extension owner, which queue_ext's functions
+-- run as: a table owned by another role could carry triggers, defaults or
+-- index expressions that the owner would run. Queues made before 0.4.0 by
+-- other roles pass to the owner; their former owners keep the table rights
+-- and get publish, consume and manage on the queue. CREATE on schema pgmq
+-- would let a role plant functions or tables that the owner finds, so only
+-- the owner keeps it (queues are made through pgmq.create).
+DO $$
+DECLARE
+    v_queue record;
+    v_grantee record;
+BEGIN
+    FOR v_queue IN
+        SELECT m.queue_name::text AS name, c.oid AS relid, c.relowner, a.oid AS archive_relid
+        FROM pgmq.meta m
+        JOIN pg_class c ON c.oid = to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name, 'q')))
+        LEFT JOIN pg_class a ON a.oid = to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name, 'a')))
+        WHERE c.relowner <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'pgmq')
+    LOOP
+        RAISE NOTICE 'queue "%" passes from role % to the extension owner; % keeps its table rights and gets publish, consume and manage',
+            v_queue.name, v_queue.relowner::regrole, v_queue.relowner::regrole;
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', v_queue.relid::regclass,
+                       (SELECT e.extowner::regrole FROM pg_extension e WHERE e.extname = 'queue_ext'));
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', v_queue.relid::regclass, v_queue.relowner::regrole);
+        IF v_queue.archive_relid IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s OWNER TO %s', v_queue.archive_relid::regclass,
+                           (SELECT e.extowner::regrole FROM pg_extension e WHERE e.extname = 'queue_ext'));
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', v_queue.archive_relid::regclass, v_queue.relowner::regrole);
+        END IF;
+        INSERT INTO pgmq.queue_grants (tenant_id, queue_name, grantee, permissions)
+        VALUES (NULL, v_queue.name, v_queue.relowner, '{publish,consume,manage}')
+        ON CONFLICT ON CONSTRAINT queue_grants_unique DO NOTHING;
+    END LOOP;
+    FOR v_grantee IN
+        SELECT DISTINCT a.grantee FROM pg_namespace n, aclexplode(n.nspacl) a
+        WHERE n.nspname = 'pgmq' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
+    LOOP
+        RAISE NOTICE 'CREATE on schema pgmq is taken from %: queues are made with pgmq.create',
+            CASE WHEN v_grantee.grantee = 0 THEN 'PUBLIC' ELSE v_grantee.grantee::regrole::text END;
+        EXECUTE format('REVOKE CREATE ON SCHEMA pgmq FROM %s',
+                       CASE WHEN v_grantee.grantee = 0 THEN 'PUBLIC' ELSE v_grantee.grantee::regrole::text END);
+    END LOOP;
+END;
+$$;
 
 -- Queues made before 0.4.0 get the same policies as new ones.
 SELECT pgmq._protect_queue_tables(queue_name) FROM pgmq.meta;
@@ -780,8 +888,9 @@ BEGIN
     IF role_name IS NULL THEN
         RAISE EXCEPTION 'role_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA pgmq_public TO %I', role_name::text);
-    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgmq_public TO %I', role_name::text);
+    -- regrole's text form is already a quoted identifier.
+    EXECUTE format('GRANT USAGE ON SCHEMA pgmq_public TO %s', role_name);
+    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgmq_public TO %s', role_name);
 END;
 $$;
 REVOKE ALL ON FUNCTION pgmq._grant_rpc(regrole) FROM PUBLIC;

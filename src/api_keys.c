@@ -285,10 +285,16 @@ key_row(const char *prefix)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not look up an API key")));
 
+	if (SPI_processed == 0)
+	{
+		/* Not cached: random prefixes from anyone must not grow the cache. */
+		static CachedKey missing;
+
+		memset(&missing, 0, sizeof(missing));
+		return &missing;
+	}
 	entry = hash_search(cache, prefix, HASH_ENTER, &found);
 	memset((char *) entry + sizeof(entry->prefix), 0, sizeof(CachedKey) - sizeof(entry->prefix));
-	if (SPI_processed == 0)
-		return entry;			/* cached as missing too */
 
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;

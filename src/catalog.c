@@ -32,6 +32,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -224,11 +225,11 @@ get_func_oid_if_exists(const char *name, Oid argtype)
 /*
  * Row-level security on a queue's tables, for direct SQL (queue_ext's own
  * code runs as the owner and checks in tenancy.c): the restrictive policy
- * shows rows only to whom pgmq.queue_visible() shows the queue, and no
- * permissive policy a user adds can widen it. The permissive one lets table
- * privileges decide the rest, as without RLS. A tenant's tables are readable
- * by every role, so its roles can query their own queues; the policy keeps
- * everyone else out.
+ * shows rows only to callers pgmq.queue_readable() lets read the queue
+ * (consume or manage), and no permissive policy a user adds can widen it.
+ * The permissive one lets table privileges decide the rest, as without RLS.
+ * The roles of a queue's tenant get SELECT on its tables; nobody else does,
+ * so a role that bypasses row-level security sees nothing it was not given.
  */
 static void
 protect_queue_tables(const char *name, const QueueNames *names, bool tenant_queue)
@@ -236,19 +237,19 @@ protect_queue_tables(const char *name, const QueueNames *names, bool tenant_queu
 	const char *tables[2] = {names->queue_table, names->archive_table};
 	const char *policies[2][2] = {
 		{"queue_ext_rows", "AS PERMISSIVE USING (true)"},
-		{"queue_ext_tenant", psprintf("AS RESTRICTIVE USING (pgmq.queue_visible(%s)) WITH CHECK (pgmq.queue_visible(%s))",
+		{"queue_ext_tenant", psprintf("AS RESTRICTIVE USING (pgmq.queue_readable(%s)) WITH CHECK (pgmq.queue_readable(%s))",
 									  quote_literal_cstr(name), quote_literal_cstr(name))},
 	};
 
-	/* Before ALTER EXTENSION UPDATE to 0.4.0 there is no queue_visible; the update protects the queue. */
-	if (!OidIsValid(get_func_oid_if_exists("queue_visible", TEXTOID)))
+	/* Before ALTER EXTENSION UPDATE to 0.4.0 there is no queue_readable; the update protects the queue. */
+	if (!OidIsValid(get_func_oid_if_exists("queue_readable", TEXTOID)))
 		return;
 	for (int i = 0; i < 2; i++)
 	{
 		const char *table = qualified_identifier(tables[i]);
 
 		catalog_exec(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", table), NULL, SPI_OK_UTILITY);
-		/* One at a time: DROP EXTENSION ... CASCADE drops only the policy that calls queue_visible. */
+		/* One at a time: DROP EXTENSION ... CASCADE drops only the policy that calls queue_readable. */
 		for (int j = 0; j < 2; j++)
 		{
 			catalog_exec(psprintf("SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid OPERATOR(pg_catalog.=) "
@@ -259,21 +260,40 @@ protect_queue_tables(const char *name, const QueueNames *names, bool tenant_queu
 				catalog_exec(psprintf("CREATE POLICY %s ON %s %s", policies[j][0], table, policies[j][1]),
 							 NULL, SPI_OK_UTILITY);
 		}
-		if (tenant_queue)
-			catalog_exec(psprintf("GRANT SELECT ON %s TO PUBLIC", table), NULL, SPI_OK_UTILITY);
 	}
+	/* SELECT for the roles of the queue's tenant, whom the policy lets see its rows. */
+	if (tenant_queue)
+		catalog_exec("SELECT pgmq._grant_queue_reads($1)", name, SPI_OK_SELECT);
 }
 
-/* A queue made without tenant by a role that is no operator belongs to that role, as in pgmq. */
+/*
+ * queue_ext runs as the extension owner, so a queue table owned by anyone
+ * else could make the owner run that role's triggers, defaults or index
+ * expressions: a table made in advance under a queue's name is refused, not
+ * adopted.
+ */
 static void
-give_tables_to_caller(const QueueNames *names)
+reject_foreign_tables(const QueueNames *names)
 {
-	const char *role = quote_identifier(GetUserNameFromId(queue_ext_caller(), false));
+	const char *tables[2] = {names->queue_table, names->archive_table};
+	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, false);
 
-	catalog_exec(psprintf("ALTER TABLE %s OWNER TO %s", qualified_identifier(names->queue_table), role),
-				 NULL, SPI_OK_UTILITY);
-	catalog_exec(psprintf("ALTER TABLE %s OWNER TO %s", qualified_identifier(names->archive_table), role),
-				 NULL, SPI_OK_UTILITY);
+	for (int i = 0; i < 2; i++)
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid(tables[i], nsp)));
+		Oid			owner;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+		if (owner != extension_owner())
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("table \"%s\" exists and does not belong to the extension owner", tables[i]),
+					 errdetail("Queue tables must be owned by the owner of extension queue_ext."),
+					 errhint("Drop or rename the table, or give it to the extension owner.")));
+	}
 }
 
 static void
@@ -298,6 +318,7 @@ create_queue(const char *name, bool unlogged)
 	if (tenant_id != 0)
 		reject_unavailable_name(name, tenant_id);
 	reject_other_spelling(name);
+	reject_foreign_tables(&names);
 
 	catalog_exec(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
 						  " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
@@ -336,8 +357,6 @@ create_queue(const char *name, bool unlogged)
 								  "VALUES ($1, " INT64_FORMAT ")", tenant_id),
 						 name, SPI_OK_INSERT);
 		protect_queue_tables(name, &names, tenant_id != 0);
-		if (tenant_id == 0 && !caller_is_operator())
-			give_tables_to_caller(&names);
 	}
 	SPI_finish();
 	queue_cache_forget(name);

@@ -153,7 +153,7 @@ send_back(FunctionCallInfo fcinfo, const char *target_name, DeadLetter *letters,
 	Datum		values[3];
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
-	if (target == NULL)
+	if (target == NULL || queue_hidden_from_caller(target))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("queue \"%s\" does not exist", target_name),

@@ -18,6 +18,27 @@
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 
+static bool
+has_invalid_chars(const char *name)
+{
+	return strpbrk(name, "$;'") != NULL || strstr(name, "--") != NULL;
+}
+
+static bool
+too_long(const char *name)
+{
+	int			bytes = strlen(name);
+
+	return pg_mbstrlen_with_len(name, bytes) > QUEUE_NAME_MAX_LEN || bytes > QUEUE_NAME_MAX_LEN;
+}
+
+/* True when the name passes every rule: for callers that must not raise. */
+bool
+queue_name_acceptable(const char *name)
+{
+	return name[0] != '\0' && !has_invalid_chars(name) && !too_long(name);
+}
+
 /* Rejects the characters pgmq rejects, and the empty name. */
 void
 queue_name_check_chars(const char *name)
@@ -27,7 +48,7 @@ queue_name_check_chars(const char *name)
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("queue name must not be empty")));
 
-	if (strpbrk(name, "$;'") != NULL || strstr(name, "--") != NULL)
+	if (has_invalid_chars(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("queue name contains invalid characters: $, ;, --, or '"),
@@ -40,8 +61,7 @@ queue_name_check_length(const char *name)
 {
 	int			bytes = strlen(name);
 
-	if (pg_mbstrlen_with_len(name, bytes) > QUEUE_NAME_MAX_LEN ||
-		bytes > QUEUE_NAME_MAX_LEN)
+	if (too_long(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("queue name is too long, maximum length is %d characters",

@@ -38,6 +38,7 @@ typedef struct QueueNames
 	char		sequence[NAMEDATALEN];	/* q_<lowercased name>_msg_id_seq */
 } QueueNames;
 
+extern bool queue_name_acceptable(const char *name);
 extern void queue_name_check_chars(const char *name);
 extern void queue_name_check_length(const char *name);
 extern void queue_names_resolve(const char *name, QueueNames *out);

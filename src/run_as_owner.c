@@ -157,7 +157,7 @@ static const OwnerCallRule owner_call_rules[] = {
 	{"disable_notify_insert", NEED_MANAGE, "queue options changed", 0, true},
 	{"update_notify_insert", NEED_MANAGE, "queue options changed", 0, false},
 	{"create_fifo_index", NEED_MANAGE, NULL, 0, false},
-	{"find_job", NEED_ANY, NULL, 0, false},
+	{"find_job", NEED_CONSUME, NULL, 0, false},
 	{"list_queues", NEED_NOTHING, NULL, 0, false},
 	{"job_state_counts", NEED_NOTHING, NULL, 0, false},
 	{"list_notify_insert_throttles", NEED_NOTHING, NULL, 0, false},
@@ -268,19 +268,27 @@ arguments_json(FunctionCallInfo fcinfo, OwnerCallTarget *target, int first)
 
 /*
  * A dead-letter queue named in the call must be one the caller may publish
- * to, of the queue's tenant. Checked after the call, which has checked that
- * it exists with its own error; raising now undoes the call.
+ * to, of the queue's tenant. Another tenant's gets the error set_queue_options
+ * gives a dead-letter queue that does not exist; a missing or malformed name
+ * is left to set_queue_options itself.
  */
 static void
-check_dead_letter_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+check_dead_letter_argument(FunctionCallInfo fcinfo, int argno, QueueEntry *queue)
 {
-	QueueEntry *queue;
 	QueueEntry *dead_letter;
+	char	   *name;
 
 	if (argno <= 0 || argno >= fcinfo->nargs || fcinfo->args[argno].isnull)
 		return;
-	queue = queue_lookup(name, NEED_NOTHING);	/* again: the call may have changed the entry */
-	dead_letter = queue_lookup(queue_name_arg(fcinfo, argno), NEED_PUBLISH);
+	name = TextDatumGetCString(fcinfo->args[argno].value);
+	if (!queue_name_acceptable(name) || (dead_letter = queue_find(name)) == NULL)
+		return;
+	if (queue_hidden_from_caller(dead_letter))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("dead-letter queue \"%s\" does not exist", name),
+				 errhint("Create it with pgmq.create() first.")));
+	queue_check_access(dead_letter, NEED_PUBLISH);
 	if (dead_letter->tenant_id != queue->tenant_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -316,6 +324,7 @@ call_implementation(FunctionCallInfo fcinfo)
 		}
 		entry = queue_lookup(queue, target->rule->need);
 		tenant_id = entry->tenant_id;
+		check_dead_letter_argument(fcinfo, target->rule->dead_letter_argno, entry);
 	}
 
 	InitFunctionCallInfoData(*inner, &target->flinfo, fcinfo->nargs, fcinfo->fncollation,
@@ -324,8 +333,6 @@ call_implementation(FunctionCallInfo fcinfo)
 		inner->args[i] = fcinfo->args[i];
 	result = FunctionCallInvoke(inner);
 	fcinfo->isnull = inner->isnull;
-	if (queue != NULL)
-		check_dead_letter_argument(fcinfo, target->rule->dead_letter_argno, queue);
 
 	/* What the owner's own code calls on the way (pause_queue sets an option) is part of this action. */
 	if (target->rule->audit_action != NULL && owner_call_depth == 1)

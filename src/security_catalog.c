@@ -81,6 +81,9 @@ security_catalog_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || (OidIsValid(sentinel_relid) && relid == sentinel_relid))
 	{
+		/* Maybe dropped with the extension: look both up again. */
+		sentinel_relid = InvalidOid;
+		extension_owner_forget();
 		catalog_generation++;
 		queue_cache_invalidate_all();
 		api_key_cache_invalidate();

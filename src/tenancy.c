@@ -207,7 +207,12 @@ caller_context_build(CallerContext *ctx, Oid caller, const char *claims)
 	if (key != NULL)
 	{
 		ctx->key = key;
-		(void) tenant_find(NULL, key->tenant_id, &ctx->tenant);
+		/* A key of a tenant deleted since it was verified is no key, not one without tenant. */
+		if (!tenant_find(NULL, key->tenant_id, &ctx->tenant))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("invalid API key"),
+					 errdetail("The key's tenant no longer exists.")));
 		return;
 	}
 	if (claims != NULL && gateway_role(GetSessionUserId(), &claim_path, &claim_permissions) &&
@@ -411,6 +416,20 @@ queue_hidden_from_caller(QueueEntry *queue)
 	return !queue_in_caller_tenant(caller_context(), queue);
 }
 
+/* True when the caller may read the queue's messages: consume or manage (publish alone does not). */
+static bool
+queue_readable_by_caller(QueueEntry *queue)
+{
+	const CallerContext *ctx = caller_context();
+
+	if (ctx->operator)
+		return true;
+	if (ctx->tenant.id != 0 && !ctx->tenant.active)
+		return false;
+	return queue_in_caller_tenant(ctx, queue) &&
+		(caller_permissions(ctx, queue) & (PERM_CONSUME | PERM_MANAGE | PERM_VIEW)) != 0;
+}
+
 /* True when the caller may see the queue at all (row-level security, listings). */
 bool
 queue_visible_to_caller(QueueEntry *queue)
@@ -491,8 +510,9 @@ caller_manages_tenant(void)
 /*
  * May the caller create a queue of this name (in its tenant, if it has one)?
  * Operators and managers of the tenant may, and a key with the manage scope
- * that lists the name; a caller without tenant needs CREATE on schema pgmq,
- * as pgmq requires.
+ * that lists the name. A caller without tenant may not: in pgmq, CREATE on
+ * schema pgmq was enough, but queue_ext runs as the owner, and CREATE there
+ * would let a role plant objects the owner uses.
  */
 void
 check_may_create_queue(const char *name)
@@ -513,19 +533,17 @@ check_may_create_queue(const char *name)
 	}
 	else if (ctx->tenant.id != 0)
 		allowed = caller_manages_tenant();
-	else
-		allowed = pg_namespace_aclcheck(get_namespace_oid(QUEUE_SCHEMA, false),
-										queue_ext_caller(), ACL_CREATE) == ACLCHECK_OK;
 	if (!allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to create queue \"%s\"", name),
 				 errdetail(ctx->tenant.id != 0 ?
 						   "Creating a tenant's queue needs the manage permission on all of its queues." :
-						   "Creating a queue needs CREATE on schema pgmq.")));
+						   "Queues without a tenant are made by operators.")));
 }
 
 PG_FUNCTION_INFO_V1(queue_ext_queue_visible);
+PG_FUNCTION_INFO_V1(queue_ext_queue_readable);
 PG_FUNCTION_INFO_V1(queue_ext_tenant_visible);
 PG_FUNCTION_INFO_V1(queue_ext_caller_may);
 PG_FUNCTION_INFO_V1(queue_ext_current_tenant);
@@ -548,10 +566,24 @@ queue_ext_queue_visible(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(queue_visible_to_caller(queue));
 }
 
+/* queue_readable(queue_name) -> boolean: the row-level security test of queue and archive rows. */
+Datum
+queue_ext_queue_readable(PG_FUNCTION_ARGS)
+{
+	QueueEntry *queue;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(caller_is_operator());
+	queue = queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (queue == NULL)
+		PG_RETURN_BOOL(caller_is_operator());
+	PG_RETURN_BOOL(queue_readable_by_caller(queue));
+}
+
 /*
  * tenant_visible(tenant_id) -> boolean: the row-level security test of rows
- * that belong to a tenant (keys, audit records, grants); a NULL tenant is the
- * operator's, seen by callers without tenant.
+ * that belong to a tenant (keys, audit records, grants); rows of no tenant
+ * are for operators only.
  */
 Datum
 queue_ext_tenant_visible(PG_FUNCTION_ARGS)
@@ -562,7 +594,8 @@ queue_ext_tenant_visible(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(true);
 	if (ctx->tenant.id != 0 && !ctx->tenant.active)
 		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(PG_ARGISNULL(0) ? ctx->tenant.id == 0 : PG_GETARG_INT64(0) == ctx->tenant.id);
+	/* Rows of no tenant are the operators' (their audit records, grants on their queues). */
+	PG_RETURN_BOOL(!PG_ARGISNULL(0) && PG_GETARG_INT64(0) == ctx->tenant.id);
 }
 
 /* _caller_may(queue_name, permission) -> boolean: for SQL functions that act on many queues. */

@@ -7,7 +7,7 @@
 set -euo pipefail
 db=qx_upgrade
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-trap 'psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP DATABASE IF EXISTS ${db}_fresh" >/dev/null 2>&1 || true' EXIT
+trap 'psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP DATABASE IF EXISTS ${db}_fresh" -c "DROP ROLE IF EXISTS qx_legacy_app" >/dev/null 2>&1 || true' EXIT
 
 q() { psql -qXAt -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 
@@ -17,6 +17,14 @@ SELECT pgmq.create('legacy');
 SELECT count(*) FROM pgmq.send_batch('legacy', ARRAY(SELECT jsonb_build_object('n', i) FROM generate_series(1, 100) i));
 SELECT count(*) FROM pgmq.read('legacy', 600, 10);
 SELECT pgmq.archive('legacy', 1);
+-- A queue an application role owns, as pgmq's create leaves it when that
+-- role runs it (with CREATE on schema pgmq).
+DROP ROLE IF EXISTS qx_legacy_app;
+CREATE ROLE qx_legacy_app;
+GRANT USAGE, CREATE ON SCHEMA pgmq TO qx_legacy_app;
+SELECT pgmq.create('legacy_app');
+ALTER TABLE pgmq.q_legacy_app OWNER TO qx_legacy_app;
+ALTER TABLE pgmq.a_legacy_app OWNER TO qx_legacy_app;
 SQL
 [ "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'queue_ext'")" = "0.1.0" ]
 
@@ -35,6 +43,18 @@ current="$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" queue_ext.control)"
 after="$(q -c "SELECT string_agg(msg_id || ':' || read_ct || ':' || (vt > now()), ',' ORDER BY msg_id) FROM pgmq.q_legacy")"
 [ "$before" = "$after" ] || { echo "messages changed by the update"; exit 1; }
 [ "$(q -c "SELECT string_agg(msg_id::text, ',') FROM pgmq.a_legacy")" = "1" ]
+# The application role's queue passes to the extension owner (its triggers
+# would otherwise run as the owner); the role keeps its table rights, gets
+# publish, consume and manage, and loses CREATE on schema pgmq.
+[ "$(q -c "SELECT string_agg(tableowner, ',') FROM pg_tables WHERE tablename IN ('q_legacy_app', 'a_legacy_app')")" = "postgres,postgres" ]
+[ "$(q -c "SELECT has_schema_privilege('qx_legacy_app', 'pgmq', 'CREATE')")" = "f" ]
+q <<'SQL' | tee /dev/stderr | tr '\n' ' ' | grep -qx '1 1 1 t '
+SET ROLE qx_legacy_app;
+SELECT * FROM pgmq.send('legacy_app', '{"after": "update"}');
+SELECT count(*) FROM pgmq.read('legacy_app', 30, 5);
+SELECT count(*) FROM pgmq.q_legacy_app;
+SELECT pgmq.purge_queue('legacy_app') = 1;
+SQL
 # Queues made before 0.4.0 get the row-level security of new ones.
 [ "$(q -c "SELECT count(*) FROM pg_policy WHERE polrelid IN ('pgmq.q_legacy'::regclass, 'pgmq.a_legacy'::regclass)")" = "4" ]
 [ "$(q -c "SELECT bool_and(relrowsecurity) FROM pg_class WHERE oid IN ('pgmq.q_legacy'::regclass, 'pgmq.a_legacy'::regclass)")" = "t" ]

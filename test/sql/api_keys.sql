@@ -143,7 +143,10 @@ SELECT pgmq.create_api_key('k_acme', 'child', '{publish}') IS NOT NULL AS made;
 COMMIT;
 SELECT t.slug FROM pgmq.queue_tenants q JOIN pgmq.tenants t USING (tenant_id) WHERE q.queue_name = 'k_made_by_key';
 SELECT action, role_name, key_prefix = substr(:'admin_key', 4, 12) AS by_admin_key, queue_name
-FROM pgmq.audit_log WHERE action LIKE 'api key%' OR key_prefix IS NOT NULL ORDER BY audit_id;
+FROM pgmq.audit_log
+WHERE (action LIKE 'api key%' OR key_prefix IS NOT NULL)
+  AND tenant_id IN (SELECT tenant_id FROM pgmq.tenants WHERE slug LIKE 'k\_%')
+ORDER BY audit_id;
 
 -- Clean up.
 SELECT pgmq.drop_queue(q) FROM unnest(ARRAY['k_jobs', 'k_other', 'k_ops', 'k_made_by_key']) q;
