@@ -317,20 +317,25 @@ $$;
 COMMENT ON FUNCTION pgmq._tenant_reads(regrole, bigint, boolean) IS
   'Grants (or revokes) a tenant role''s SELECT on the catalog and on the tenant''s queue tables.';
 
--- SELECT on a queue's tables for the roles of its tenant (and no other tenant's).
-CREATE FUNCTION pgmq._grant_queue_reads(queue_name text) RETURNS void
+-- SELECT on a queue's tables for the roles of its tenant; pg_monitor's
+-- (pgmq's default privileges give it SELECT on every table) is taken, and,
+-- when the queue changes tenant, other tenants' roles lose theirs.
+CREATE FUNCTION pgmq._grant_queue_reads(queue_name text, moved boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_tables text := format('pgmq.%I, pgmq.%I', pgmq.format_table_name(queue_name, 'q'),
-                            pgmq.format_table_name(queue_name, 'a'));
+    v_tables text := format('pgmq.%I, pgmq.%I', pgmq.format_table_name(queue_name::text, 'q'::text),
+                            pgmq.format_table_name(queue_name::text, 'a'::text));
     v_role regrole;
 BEGIN
+    IF EXISTS (SELECT 1 FROM pgmq.queue_tenants q WHERE lower(q.queue_name) = lower(_grant_queue_reads.queue_name)) THEN
+        EXECUTE format('REVOKE SELECT ON %s FROM pg_monitor', v_tables);
+    END IF;
     FOR v_role IN
         SELECT r.role FROM pgmq.tenant_roles r
         LEFT JOIN pgmq.queue_tenants q ON q.tenant_id = r.tenant_id
              AND lower(q.queue_name) = lower(_grant_queue_reads.queue_name)
-        WHERE q.queue_name IS NULL
+        WHERE q.queue_name IS NULL AND moved
     LOOP
         EXECUTE format('REVOKE SELECT ON %s FROM %s', v_tables, v_role);
     END LOOP;
@@ -343,7 +348,7 @@ BEGIN
     END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION pgmq._grant_queue_reads(text) IS
+COMMENT ON FUNCTION pgmq._grant_queue_reads(text, boolean) IS
   'Gives SELECT on a queue''s tables to the roles of its tenant, and takes it from other tenants'' roles.';
 
 CREATE FUNCTION pgmq._add_tenant_role(tenant text, role_name regrole,
@@ -426,7 +431,7 @@ BEGIN
     IF tenant IS NOT NULL THEN
         INSERT INTO pgmq.queue_tenants (queue_name, tenant_id) VALUES (v_name, pgmq._tenant_id(tenant));
     END IF;
-    PERFORM pgmq._grant_queue_reads(v_name);
+    PERFORM pgmq._grant_queue_reads(v_name, true);
     PERFORM pgmq._protect_queue_tables(v_name);
 END;
 $$;
@@ -510,6 +515,21 @@ BEGIN
     END LOOP;
 END;
 $$;
+-- A dead-letter queue the caller may not see is one that does not exist, by
+-- the same error and before any other check on it.
+DO $$
+DECLARE
+    v_def text := pg_get_functiondef('pgmq._set_queue_options(text, integer, double precision, double precision, text, text, integer, interval, boolean, integer, boolean, interval, interval, double precision, interval, integer, interval)'::regprocedure);
+    v_from text := 'WHERE lower(m.queue_name) = lower(_set_queue_options.dead_letter_queue);';
+BEGIN
+    IF position(v_from IN v_def) = 0 THEN
+        RAISE EXCEPTION 'pgmq._set_queue_options has no dead-letter queue lookup to restrict';
+    END IF;
+    EXECUTE replace(v_def, v_from, 'WHERE lower(m.queue_name) = lower(_set_queue_options.dead_letter_queue)'
+                                   ' AND pgmq.queue_visible(m.queue_name::text);');
+END;
+$$;
+
 -- The views that call these are made again below.
 DROP VIEW pgmq.job_counts;
 DROP FUNCTION pgmq.job_state_counts();
@@ -789,7 +809,11 @@ $$;
 GRANT USAGE ON SCHEMA pgmq TO PUBLIC;
 -- pg_monitor got SELECT on every table of the schema (pgmq's grant): not on secrets.
 REVOKE ALL ON pgmq.api_key_secret FROM PUBLIC, pg_monitor;
-REVOKE SELECT ON pgmq.api_keys FROM pg_monitor;
+-- pgmq's default privileges give pg_monitor SELECT on every new table: not
+-- on tenants' data, which a monitoring role that bypasses row-level security
+-- would read whole.
+REVOKE SELECT ON pgmq.api_keys, pgmq.tenants, pgmq.queue_tenants, pgmq.tenant_roles, pgmq.queue_grants,
+                 pgmq.gateway_roles, pgmq.audit_log FROM pg_monitor;
 REVOKE ALL ON pgmq.gateway_roles, pgmq.tenant_roles FROM PUBLIC;
 GRANT SELECT ON pgmq.api_key_list, pgmq.queue_options, pgmq.job_counts, pgmq.circuit_breakers TO PUBLIC;
 
@@ -806,39 +830,62 @@ ALTER VIEW pgmq.circuit_breakers SET (security_invoker = true);
 -- the owner keeps it (queues are made through pgmq.create).
 DO $$
 DECLARE
-    v_queue record;
-    v_grantee record;
+    v_owner regrole := (SELECT e.extowner::regrole FROM pg_extension e WHERE e.extname = 'queue_ext');
+    v_table record;
+    v_grant record;
 BEGIN
-    FOR v_queue IN
-        SELECT m.queue_name::text AS name, c.oid AS relid, c.relowner, a.oid AS archive_relid
+    -- Functions, operators or types someone planted in pgmq would be found by
+    -- name in code that runs as the owner.
+    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'pgmq'::regnamespace
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                               AND d.objid = p.oid AND d.deptype = 'e'))
+       OR EXISTS (SELECT 1 FROM pg_operator o WHERE o.oprnamespace = 'pgmq'::regnamespace) THEN
+        RAISE EXCEPTION 'schema pgmq holds functions or operators that are not queue_ext''s'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'queue_ext 0.4.0 runs as the extension owner, which would find them by name.',
+                  HINT = 'Move or drop them, then update again.';
+    END IF;
+    FOR v_table IN
+        SELECT c.oid::regclass AS name, c.relowner::regrole AS old_owner, m.queue_name::text AS queue
         FROM pgmq.meta m
-        JOIN pg_class c ON c.oid = to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name, 'q')))
-        LEFT JOIN pg_class a ON a.oid = to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name, 'a')))
-        WHERE c.relowner <> (SELECT nspowner FROM pg_namespace WHERE nspname = 'pgmq')
+        JOIN pg_class c ON c.oid IN (to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name::text, 'q'::text))),
+                                     to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name::text, 'a'::text))))
+        WHERE c.relowner <> v_owner
     LOOP
-        RAISE NOTICE 'queue "%" passes from role % to the extension owner; % keeps its table rights and gets publish, consume and manage',
-            v_queue.name, v_queue.relowner::regrole, v_queue.relowner::regrole;
-        EXECUTE format('ALTER TABLE %s OWNER TO %s', v_queue.relid::regclass,
-                       (SELECT e.extowner::regrole FROM pg_extension e WHERE e.extname = 'queue_ext'));
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', v_queue.relid::regclass, v_queue.relowner::regrole);
-        IF v_queue.archive_relid IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s OWNER TO %s', v_queue.archive_relid::regclass,
-                           (SELECT e.extowner::regrole FROM pg_extension e WHERE e.extname = 'queue_ext'));
-            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', v_queue.archive_relid::regclass, v_queue.relowner::regrole);
-        END IF;
+        RAISE NOTICE 'table % passes from role % to the extension owner; % keeps its table rights and gets publish, consume and manage on queue "%"',
+            v_table.name, v_table.old_owner, v_table.old_owner, v_table.queue;
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', v_table.name, v_owner);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', v_table.name, v_table.old_owner);
         INSERT INTO pgmq.queue_grants (tenant_id, queue_name, grantee, permissions)
-        VALUES (NULL, v_queue.name, v_queue.relowner, '{publish,consume,manage}')
+        VALUES (NULL, v_table.queue, v_table.old_owner, '{publish,consume,manage}')
         ON CONFLICT ON CONSTRAINT queue_grants_unique DO NOTHING;
     END LOOP;
-    FOR v_grantee IN
+    -- TRIGGER would let a role add code the owner runs; TRUNCATE ignores row-level security.
+    FOR v_grant IN
+        SELECT c.oid::regclass AS name, a.grantee, a.privilege_type
+        FROM pgmq.meta m
+        JOIN pg_class c ON c.oid IN (to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name::text, 'q'::text))),
+                                     to_regclass(format('pgmq.%I', pgmq.format_table_name(m.queue_name::text, 'a'::text)))),
+             aclexplode(c.relacl) a
+        WHERE a.grantee <> c.relowner AND a.privilege_type IN ('TRIGGER', 'TRUNCATE', 'REFERENCES')
+    LOOP
+        EXECUTE format('REVOKE %s ON %s FROM %s CASCADE', v_grant.privilege_type, v_grant.name,
+                       CASE WHEN v_grant.grantee = 0 THEN 'PUBLIC' ELSE v_grant.grantee::regrole::text END);
+    END LOOP;
+    -- CREATE on pgmq would let a role plant objects the owner finds by name.
+    FOR v_grant IN
         SELECT DISTINCT a.grantee FROM pg_namespace n, aclexplode(n.nspacl) a
         WHERE n.nspname = 'pgmq' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner
     LOOP
         RAISE NOTICE 'CREATE on schema pgmq is taken from %: queues are made with pgmq.create',
-            CASE WHEN v_grantee.grantee = 0 THEN 'PUBLIC' ELSE v_grantee.grantee::regrole::text END;
-        EXECUTE format('REVOKE CREATE ON SCHEMA pgmq FROM %s',
-                       CASE WHEN v_grantee.grantee = 0 THEN 'PUBLIC' ELSE v_grantee.grantee::regrole::text END);
+            CASE WHEN v_grant.grantee = 0 THEN 'PUBLIC' ELSE v_grant.grantee::regrole::text END;
+        EXECUTE format('REVOKE CREATE ON SCHEMA pgmq FROM %s CASCADE',
+                       CASE WHEN v_grant.grantee = 0 THEN 'PUBLIC' ELSE v_grant.grantee::regrole::text END);
     END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a
+               WHERE n.nspname = 'pgmq' AND a.privilege_type = 'CREATE' AND a.grantee <> n.nspowner) THEN
+        RAISE EXCEPTION 'could not take CREATE on schema pgmq from every role but its owner';
+    END IF;
 END;
 $$;
 

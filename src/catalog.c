@@ -28,14 +28,18 @@
  */
 #include "queue_ext.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -309,7 +313,17 @@ create_queue(const char *name, bool unlogged)
 	queue_names_resolve(name, &names);
 	queue_table = qualified_identifier(names.queue_table);
 	archive_table = qualified_identifier(names.archive_table);
-	check_may_create_queue(name);
+	/*
+	 * Creating a queue one can already use changes nothing, as in pgmq, and
+	 * needs no right to create: an application may call create at startup.
+	 */
+	{
+		QueueEntry *existing = queue_find(name);
+
+		if (existing == NULL || strcmp(existing->registered_name, name) != 0 ||
+			!queue_visible_to_caller(existing))
+			check_may_create_queue(name);
+	}
 	tenant = caller_tenant();
 	tenant_id = tenant->id;
 
@@ -523,4 +537,66 @@ QUEUE_EXT_ENTRY(queue_ext_protect_queue_tables)
 	protect_queue_tables(queue->registered_name, &queue->names, queue->tenant_id != 0);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * Raises unless a queue table is safe to work on as the extension owner: owned
+ * by the owner, a plain table without rules, children, forced row-level
+ * security or triggers of its own (queue_ext's notify trigger aside), which
+ * would otherwise run, as the owner, code its former owner wrote. The update
+ * to 0.4.0 gives older queues to the owner; this catches what it cannot undo.
+ * Before that update (no pgmq.tenants yet) nothing is checked.
+ */
+void
+check_queue_table_safe(Oid relid)
+{
+	HeapTuple	tuple;
+	Form_pg_class form;
+	Relation	triggers;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	trigger;
+	char	   *problem = NULL;
+
+	if (!OidIsValid(relid) ||
+		!OidIsValid(get_relname_relid("tenants", get_namespace_oid(QUEUE_SCHEMA, false))))
+		return;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	if (form->relowner != extension_owner())
+		problem = "it does not belong to the extension owner";
+	else if (form->relkind != RELKIND_RELATION)
+		problem = "it is not a plain table";
+	else if (form->relhasrules)
+		problem = "it has rules";
+	else if (form->relhassubclass)
+		problem = "it has child tables";
+	else if (form->relforcerowsecurity)
+		problem = "it forces row-level security";
+	ReleaseSysCache(tuple);
+
+	triggers = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(triggers, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (problem == NULL && (trigger = systable_getnext(scan)) != NULL)
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(trigger);
+		char	   *function = get_func_name(tg->tgfoid);
+
+		if (!tg->tgisinternal &&
+			!(function != NULL && strcmp(function, "notify_queue_listeners") == 0 &&
+			  get_func_namespace(tg->tgfoid) == get_namespace_oid(QUEUE_SCHEMA, false)))
+			problem = psprintf("it has trigger \"%s\"", NameStr(tg->tgname));
+	}
+	systable_endscan(scan);
+	table_close(triggers, AccessShareLock);
+
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("queue table \"%s\" cannot be used: %s", get_rel_name(relid), problem),
+				 errdetail("queue_ext works on queue tables as the extension owner, which would run code the table carries."),
+				 errhint("Give the table to the extension owner and remove what it carries.")));
 }

@@ -32,13 +32,6 @@ too_long(const char *name)
 	return pg_mbstrlen_with_len(name, bytes) > QUEUE_NAME_MAX_LEN || bytes > QUEUE_NAME_MAX_LEN;
 }
 
-/* True when the name passes every rule: for callers that must not raise. */
-bool
-queue_name_acceptable(const char *name)
-{
-	return name[0] != '\0' && !has_invalid_chars(name) && !too_long(name);
-}
-
 /* Rejects the characters pgmq rejects, and the empty name. */
 void
 queue_name_check_chars(const char *name)

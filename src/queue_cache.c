@@ -154,6 +154,8 @@ queue_entry_fill(QueueEntry *entry, const QueueNames *names)
 		 */
 		if (!settled && attempt < 3)
 			continue;
+		check_queue_table_safe(queue_relid);
+		check_queue_table_safe(archive_relid);
 
 		if (queue_relid != entry->queue_relid || archive_relid != entry->archive_relid)
 			queue_entry_release_plans(entry);

@@ -38,7 +38,6 @@ typedef struct QueueNames
 	char		sequence[NAMEDATALEN];	/* q_<lowercased name>_msg_id_seq */
 } QueueNames;
 
-extern bool queue_name_acceptable(const char *name);
 extern void queue_name_check_chars(const char *name);
 extern void queue_name_check_length(const char *name);
 extern void queue_names_resolve(const char *name, QueueNames *out);
@@ -53,6 +52,7 @@ typedef bool (*CatalogRowVisitor) (const Datum *values, const bool *nulls, void 
 extern bool catalog_scan(const char *relname, const char *const *columns, int ncolumns,
 						 CatalogRowVisitor visit, void *arg);
 extern char *queue_registered_name(const char *name);
+extern void check_queue_table_safe(Oid relid);
 
 /* ---- queue_cache.c: per-backend cache of queues and their plans ---- */
 

@@ -267,27 +267,24 @@ arguments_json(FunctionCallInfo fcinfo, OwnerCallTarget *target, int first)
 }
 
 /*
- * A dead-letter queue named in the call must be one the caller may publish
- * to, of the queue's tenant. Another tenant's gets the error set_queue_options
- * gives a dead-letter queue that does not exist; a missing or malformed name
- * is left to set_queue_options itself.
+ * After a call that set a dead-letter queue: the queue it resolved to must be
+ * one the caller may publish to, of the queue's tenant. (set_queue_options
+ * itself finds only queues the caller can see, so another tenant's is
+ * reported as missing, by the same error and at the same point.) Raising
+ * here undoes the call.
  */
 static void
-check_dead_letter_argument(FunctionCallInfo fcinfo, int argno, QueueEntry *queue)
+check_dead_letter_argument(FunctionCallInfo fcinfo, int argno, const char *name)
 {
+	QueueEntry *queue;
 	QueueEntry *dead_letter;
-	char	   *name;
 
 	if (argno <= 0 || argno >= fcinfo->nargs || fcinfo->args[argno].isnull)
 		return;
-	name = TextDatumGetCString(fcinfo->args[argno].value);
-	if (!queue_name_acceptable(name) || (dead_letter = queue_find(name)) == NULL)
+	queue = queue_lookup(name, NEED_NOTHING);	/* again: the call changed its options */
+	if (!queue->options.has_dead_letter_queue ||
+		(dead_letter = queue_find(queue->options.dead_letter.name)) == NULL)
 		return;
-	if (queue_hidden_from_caller(dead_letter))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("dead-letter queue \"%s\" does not exist", name),
-				 errhint("Create it with pgmq.create() first.")));
 	queue_check_access(dead_letter, NEED_PUBLISH);
 	if (dead_letter->tenant_id != queue->tenant_id)
 		ereport(ERROR,
@@ -324,7 +321,6 @@ call_implementation(FunctionCallInfo fcinfo)
 		}
 		entry = queue_lookup(queue, target->rule->need);
 		tenant_id = entry->tenant_id;
-		check_dead_letter_argument(fcinfo, target->rule->dead_letter_argno, entry);
 	}
 
 	InitFunctionCallInfoData(*inner, &target->flinfo, fcinfo->nargs, fcinfo->fncollation,
@@ -333,6 +329,8 @@ call_implementation(FunctionCallInfo fcinfo)
 		inner->args[i] = fcinfo->args[i];
 	result = FunctionCallInvoke(inner);
 	fcinfo->isnull = inner->isnull;
+	if (queue != NULL)
+		check_dead_letter_argument(fcinfo, target->rule->dead_letter_argno, queue);
 
 	/* What the owner's own code calls on the way (pause_queue sets an option) is part of this action. */
 	if (target->rule->audit_action != NULL && owner_call_depth == 1)

@@ -58,6 +58,8 @@ SELECT pg_temp.outcome($$SELECT pgmq.expire_idempotency_keys()$$);
 -- A dead-letter queue must be one of its own; another's answers as a missing one.
 SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('acme_jobs', dead_letter_queue => 'ops_q')$$);
 SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('acme_jobs', dead_letter_queue => 'nowhere_q')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('acme_jobs', max_attempts => -1, dead_letter_queue => 'ops_q')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('acme_jobs', max_attempts => -1, dead_letter_queue => 'nowhere_q')$$);
 RESET ROLE;
 
 -- Globex: every function on Acme's queue answers as for a queue that does not exist.
@@ -202,6 +204,8 @@ SELECT count(*) FROM pgmq.send('ops_q', '{"plain": true}');
 SELECT count(*) FROM pgmq.read('ops_q', 0, 1);
 SELECT queue_name FROM pgmq.list_queues() ORDER BY 1;
 SELECT pg_temp.outcome($$SELECT pgmq.create('plain_q')$$);
+-- ... but creating a queue it can already use is nothing, as in pgmq.
+SELECT pg_temp.outcome($$SELECT pgmq.create('ops_q')$$);
 -- Operators' audit records and grants are not its to see.
 SELECT pg_temp.outcome($$SELECT count(*) FROM pgmq.audit_log$$);
 RESET ROLE;
@@ -226,6 +230,15 @@ SET ROLE qx_t_bypass;
 SELECT pg_temp.outcome($$SELECT count(*) FROM pgmq.q_acme_jobs$$);
 SELECT pg_temp.outcome($$SELECT count(*) FROM pgmq.meta$$);
 RESET ROLE;
+
+-- A queue table that carries a trigger of its own is refused: queue_ext
+-- would run it as the extension owner.
+CREATE FUNCTION public.qx_t_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER planted BEFORE INSERT ON pgmq.q_ops_q FOR EACH ROW EXECUTE FUNCTION public.qx_t_noop();
+SELECT pg_temp.outcome($$SELECT pgmq.send('ops_q', '{}')$$);
+DROP TRIGGER planted ON pgmq.q_ops_q;
+DROP FUNCTION public.qx_t_noop();
+SELECT count(*) FROM pgmq.send('ops_q', '{"after": "trigger dropped"}');
 
 -- A table made in advance under a queue's name is refused, not adopted.
 CREATE TABLE pgmq.q_squat (msg_id bigint);
