@@ -416,9 +416,13 @@ queue_hidden_from_caller(QueueEntry *queue)
 	return !queue_in_caller_tenant(caller_context(), queue);
 }
 
-/* True when the caller may read the queue's messages: consume or manage (publish alone does not). */
+/*
+ * True when the caller holds any of the permissions in bits on the queue
+ * (operators hold all); a queue of another tenant, or any queue of a
+ * suspended tenant, holds none.
+ */
 static bool
-queue_readable_by_caller(QueueEntry *queue)
+caller_holds(QueueEntry *queue, int bits)
 {
 	const CallerContext *ctx = caller_context();
 
@@ -426,21 +430,18 @@ queue_readable_by_caller(QueueEntry *queue)
 		return true;
 	if (ctx->tenant.id != 0 && !ctx->tenant.active)
 		return false;
-	return queue_in_caller_tenant(ctx, queue) &&
-		(caller_permissions(ctx, queue) & (PERM_CONSUME | PERM_MANAGE | PERM_VIEW)) != 0;
+	return queue_in_caller_tenant(ctx, queue) && (caller_permissions(ctx, queue) & bits) != 0;
 }
+
+/* Readable: consume or manage, which show messages (publish alone does not). */
+#define PERMS_READ (PERM_CONSUME | PERM_MANAGE | PERM_VIEW)
+#define PERMS_ANY (PERM_PUBLISH | PERM_CONSUME | PERM_MANAGE | PERM_VIEW)
 
 /* True when the caller may see the queue at all (row-level security, listings). */
 bool
 queue_visible_to_caller(QueueEntry *queue)
 {
-	const CallerContext *ctx = caller_context();
-
-	if (ctx->operator)
-		return true;
-	if (ctx->tenant.id != 0 && !ctx->tenant.active)
-		return false;
-	return queue_in_caller_tenant(ctx, queue) && caller_permissions(ctx, queue) != 0;
+	return caller_holds(queue, PERMS_ANY);
 }
 
 bool
@@ -548,36 +549,30 @@ PG_FUNCTION_INFO_V1(queue_ext_tenant_visible);
 PG_FUNCTION_INFO_V1(queue_ext_caller_may);
 PG_FUNCTION_INFO_V1(queue_ext_current_tenant);
 
+/* The queue named by argument 0 holds any of bits for the caller; a name that is no queue, for operators only. */
+static bool
+queue_test_arg(FunctionCallInfo fcinfo, int bits)
+{
+	QueueEntry *queue = PG_ARGISNULL(0) ? NULL : queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	return queue == NULL ? caller_is_operator() : caller_holds(queue, bits);
+}
+
 /*
- * queue_visible(queue_name) -> boolean: the row-level security test. Runs as
- * the querying role, not as the owner; a name that is not a queue is visible
- * to operators only.
+ * queue_visible(queue_name) -> boolean: the row-level security test of
+ * catalog rows. Runs as the querying role, not as the owner.
  */
 Datum
 queue_ext_queue_visible(PG_FUNCTION_ARGS)
 {
-	QueueEntry *queue;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_BOOL(caller_is_operator());
-	queue = queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	if (queue == NULL)
-		PG_RETURN_BOOL(caller_is_operator());
-	PG_RETURN_BOOL(queue_visible_to_caller(queue));
+	PG_RETURN_BOOL(queue_test_arg(fcinfo, PERMS_ANY));
 }
 
 /* queue_readable(queue_name) -> boolean: the row-level security test of queue and archive rows. */
 Datum
 queue_ext_queue_readable(PG_FUNCTION_ARGS)
 {
-	QueueEntry *queue;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_BOOL(caller_is_operator());
-	queue = queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	if (queue == NULL)
-		PG_RETURN_BOOL(caller_is_operator());
-	PG_RETURN_BOOL(queue_readable_by_caller(queue));
+	PG_RETURN_BOOL(queue_test_arg(fcinfo, PERMS_READ));
 }
 
 /*
@@ -602,21 +597,9 @@ queue_ext_tenant_visible(PG_FUNCTION_ARGS)
 Datum
 queue_ext_caller_may(PG_FUNCTION_ARGS)
 {
-	QueueEntry *queue;
-	const CallerContext *ctx;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
-	queue = queue_find(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	ctx = caller_context();
-	if (queue == NULL)
-		PG_RETURN_BOOL(ctx->operator);
-	if (ctx->operator)
-		PG_RETURN_BOOL(true);
-	if ((ctx->tenant.id != 0 && !ctx->tenant.active) || !queue_in_caller_tenant(ctx, queue))
-		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL((caller_permissions(ctx, queue) &
-					permission_bit(text_to_cstring(PG_GETARG_TEXT_PP(1)))) != 0);
+	PG_RETURN_BOOL(queue_test_arg(fcinfo, permission_bit(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
 }
 
 /* current_tenant() -> text: the slug of the caller's tenant, NULL without one. */
