@@ -28,6 +28,24 @@ SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('acme', 'qx_t_plain', '{rea
 SELECT pg_temp.outcome($$SELECT pgmq.add_tenant_role('acme', 'no_such_role')$$);
 SELECT pg_temp.outcome($$SELECT pgmq.set_tenant_status('acme', 'gone')$$);
 SELECT slug, name, status FROM pgmq.tenants ORDER BY slug;
+SELECT pg_temp.outcome(s) FROM (VALUES
+    ($$SELECT pgmq.set_tenant_status(NULL, 'active')$$),
+    ($$SELECT pgmq.set_tenant_status('nosuch', 'active')$$),
+    ($$SELECT pgmq.remove_tenant_role(NULL)$$),
+    ($$SELECT pgmq.remove_tenant_role('no_such_role')$$),
+    ($$SELECT pgmq.set_gateway_role('qx_t_plain', NULL)$$),
+    ($$SELECT pgmq.set_gateway_role('qx_t_plain', '{}')$$),
+    ($$SELECT pgmq.set_gateway_role('qx_t_plain', '{tenant_id}', '{everything}')$$),
+    ($$SELECT pgmq.set_gateway_role(NULL)$$),
+    ($$SELECT pgmq.set_queue_tenant('no_such_queue', 'acme')$$),
+    ($$SELECT pgmq.set_queue_tenant('bad;name', 'acme')$$),
+    ($$SELECT pgmq.grant_rpc(NULL)$$),
+    ($$SELECT pgmq.grant_queue(NULL, 'qx_t_plain', '{publish}')$$),
+    ($$SELECT pgmq.revoke_queue('no_such_queue', 'qx_t_plain')$$)
+) AS attempts(s);
+SELECT pgmq.remove_tenant_role('qx_t_plain') AS removed, pgmq.remove_gateway_role('qx_t_plain') AS removed;
+SELECT pgmq.queue_visible(NULL) AS operator_sees, pgmq.queue_readable('no_such_queue') AS operator_reads,
+       pgmq.tenant_visible(NULL) AS operator_rows, pgmq.current_tenant() IS NULL AS no_tenant;
 
 -- An operator's queue, and one of its messages.
 SELECT pgmq.create('ops_q');
