@@ -34,7 +34,7 @@
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh queue of BENCH_CHURN_FILL (default 3 M) messages, throughput every 5 s.
 #
-#   bash bench/run.sh            # the full run, about 65 minutes
+#   bash bench/run.sh            # the full run, about 70 minutes
 #   BENCH_SECONDS=5 BENCH_REPS=1 BENCH_CHURN_SECONDS=20 bash bench/run.sh   # a smoke run
 set -euo pipefail
 cd "$(dirname "$0")/.."
