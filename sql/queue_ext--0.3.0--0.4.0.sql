@@ -351,6 +351,29 @@ $$;
 COMMENT ON FUNCTION pgmq._grant_queue_reads(text, boolean) IS
   'Gives SELECT on a queue''s tables to the roles of its tenant, and takes it from other tenants'' roles.';
 
+-- A tenant goes only when it owns no queue; its roles lose what they were
+-- given for it, and its keys and grants go with it. Its audit rows stay.
+CREATE FUNCTION pgmq._drop_tenant(slug text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tenant bigint := pgmq._tenant_id(slug);
+    v_role regrole;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pgmq.queue_tenants q WHERE q.tenant_id = v_tenant) THEN
+        RAISE EXCEPTION 'tenant "%" still owns queues', slug
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop its queues, or give them to another tenant with pgmq.set_queue_tenant().';
+    END IF;
+    FOR v_role IN SELECT r.role FROM pgmq.tenant_roles r WHERE r.tenant_id = v_tenant LOOP
+        PERFORM pgmq._remove_tenant_role(v_role);
+    END LOOP;
+    DELETE FROM pgmq.tenants t WHERE t.tenant_id = v_tenant;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._drop_tenant(text) IS
+  'The body of pgmq.drop_tenant, which runs it as the extension owner once it has checked the caller; not for PUBLIC.';
+
 CREATE FUNCTION pgmq._add_tenant_role(tenant text, role_name regrole,
                                       permissions text[] DEFAULT '{publish,consume,manage}')
     RETURNS void
@@ -739,6 +762,10 @@ COMMENT ON FUNCTION pgmq.list_api_keys() IS
 CREATE FUNCTION pgmq.create_tenant(slug text, name text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
 COMMENT ON FUNCTION pgmq.create_tenant(text, text) IS 'Makes a tenant; returns its id. Operators only.';
+CREATE FUNCTION pgmq.drop_tenant(slug text) RETURNS void
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.drop_tenant(text) IS
+  'Removes a tenant that owns no queue, with its role mappings (and their table rights), keys and grants. Operators only.';
 CREATE FUNCTION pgmq.set_tenant_status(slug text, status text) RETURNS void
     AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
 COMMENT ON FUNCTION pgmq.set_tenant_status(text, text) IS

@@ -168,6 +168,7 @@ static const OwnerCallRule owner_call_rules[] = {
 	{"revoke_queue", NEED_MANAGE, "permission revoked", 0, false},
 	{"create_tenant", NEED_OPERATOR, "tenant created", 0, false},
 	{"set_tenant_status", NEED_OPERATOR, "tenant status changed", 0, false},
+	{"drop_tenant", NEED_OPERATOR, "tenant dropped", 0, false},
 	{"add_tenant_role", NEED_OPERATOR, "tenant role added", 0, false},
 	{"remove_tenant_role", NEED_OPERATOR, "tenant role removed", 0, false},
 	{"set_gateway_role", NEED_OPERATOR, "gateway role set", 0, false},

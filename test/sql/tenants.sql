@@ -314,4 +314,24 @@ REVOKE CREATE ON SCHEMA public FROM qx_t_globex;
 DROP OWNED BY qx_t_acme, qx_t_acme_reader, qx_t_acme_writer, qx_t_globex, qx_t_plain, qx_t_super, qx_t_bypass;
 DROP ROLE qx_t_acme, qx_t_acme_reader, qx_t_acme_writer, qx_t_globex, qx_t_plain, qx_t_super, qx_t_bypass;
 DELETE FROM pgmq.queue_grants;
-DELETE FROM pgmq.tenants;
+-- drop_tenant: not while it owns a queue; then its roles lose their table rights.
+SELECT pgmq.create_tenant('doomed') > 0 AS made;
+CREATE ROLE qx_t_doomed;
+SELECT pgmq.add_tenant_role('doomed', 'qx_t_doomed');
+SET ROLE qx_t_doomed;
+SELECT pgmq.create('doomed_q');
+RESET ROLE;
+SELECT pg_temp.outcome($$SELECT pgmq.drop_tenant('doomed')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.drop_tenant('nosuch')$$);
+SELECT pg_temp.outcome($$SELECT pgmq.drop_tenant(NULL)$$);
+SELECT has_table_privilege('qx_t_doomed', 'pgmq.meta', 'SELECT') AS reads_catalog;
+SELECT pgmq.drop_queue('doomed_q');
+SELECT pgmq.drop_tenant('doomed');
+SELECT has_table_privilege('qx_t_doomed', 'pgmq.meta', 'SELECT') AS reads_catalog,
+       (SELECT count(*) FROM pgmq.tenant_roles) AS mappings;
+SET ROLE qx_t_doomed;
+SELECT pgmq.current_tenant() IS NULL AS no_tenant;
+RESET ROLE;
+DROP ROLE qx_t_doomed;
+SELECT pgmq.drop_tenant(slug) FROM pgmq.tenants;
+SELECT count(*) AS tenants_left FROM pgmq.tenants;
