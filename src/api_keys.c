@@ -18,8 +18,9 @@
  * one of a suspended tenant, gets one and the same error.
  *
  * Rows read by prefix are cached per backend until the security catalog
- * changes (tenancy.c's invalidation); verification still hashes the key
- * every time. Last use is recorded at most once a minute per key and
+ * changes (security_catalog.c's invalidation); prefixes without a row are
+ * not, so random keys cannot grow the cache. Verification still hashes the
+ * key every time. Last use is recorded at most once a minute per key and
  * backend, skipping a row another session is updating.
  */
 #include "queue_ext.h"
@@ -121,7 +122,7 @@ api_keys_init(void)
 	RegisterSubXactCallback(api_keys_subxact_callback, NULL);
 }
 
-/* From tenancy.c's invalidation: only flags, callbacks must not free memory in use. */
+/* From security_catalog.c's invalidation: only flags, callbacks must not free memory in use. */
 void
 api_key_cache_invalidate(void)
 {

@@ -57,7 +57,7 @@ queue_cache_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
-/* The security catalog changed (tenancy.c): every entry reads its tenant again. Flags only. */
+/* The security catalog changed (security_catalog.c): every entry reads its tenant again. Flags only. */
 void
 queue_cache_invalidate_all(void)
 {
