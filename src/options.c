@@ -85,6 +85,7 @@ enum
 	QC_BREAKER_WINDOW,
 	QC_BREAKER_MIN_OUTCOMES,
 	QC_BREAKER_COOLDOWN,
+	QC_MAX_IN_FLIGHT,
 	QC_NCOLUMNS
 };
 
@@ -105,6 +106,7 @@ static const char *const config_columns[QC_NCOLUMNS] = {
 	[QC_BREAKER_WINDOW] = "breaker_window",
 	[QC_BREAKER_MIN_OUTCOMES] = "breaker_min_outcomes",
 	[QC_BREAKER_COOLDOWN] = "breaker_cooldown",
+	[QC_MAX_IN_FLIGHT] = "max_in_flight",
 };
 
 /* The defaults pgmq.queue_options shows for these options. */
@@ -173,6 +175,8 @@ options_row_matches(const Datum *v, const bool *isnull, void *arg)
 		: DatumGetInt32(v[QC_BREAKER_MIN_OUTCOMES]);
 	out->breaker_cooldown_us = interval_option_us(v[QC_BREAKER_COOLDOWN], isnull[QC_BREAKER_COOLDOWN],
 												  DEFAULT_BREAKER_COOLDOWN_US);
+	if (!isnull[QC_MAX_IN_FLIGHT])
+		out->max_in_flight = DatumGetInt32(v[QC_MAX_IN_FLIGHT]);
 	return true;
 }
 

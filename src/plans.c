@@ -488,6 +488,31 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	 * Leases the locked messages $1, returned in the order $1 lists them
 	 * (grouped reads and priority reads).
 	 */
+	/*
+	 * Messages whose last allowed delivery lapsed (maintenance dead-letters
+	 * them): read max_attempts times, the message's own override first, as
+	 * options.c reads it; $2 is the queue's max_attempts, NULL when unlimited.
+	 */
+	[QP_EXHAUSTED_IDS] = {
+		"SELECT pg_catalog.array_agg(e.msg_id ORDER BY e.msg_id) FROM ("
+		" SELECT m.msg_id FROM {queue} m WHERE m.vt <= $1 AND m.read_ct >= "
+		"  CASE WHEN pg_catalog.jsonb_typeof(m.headers -> '" HEADER_MAX_ATTEMPTS "') = 'number'"
+		"   AND (m.headers ->> '" HEADER_MAX_ATTEMPTS "')::numeric BETWEEN 1 AND 1000000"
+		"   AND (m.headers ->> '" HEADER_MAX_ATTEMPTS "')::numeric"
+		"       = pg_catalog.floor((m.headers ->> '" HEADER_MAX_ATTEMPTS "')::numeric)"
+		"  THEN (m.headers ->> '" HEADER_MAX_ATTEMPTS "')::numeric ELSE $2 END"
+		" ORDER BY m.msg_id LIMIT $3 FOR UPDATE SKIP LOCKED) e",
+		3, {TIMESTAMPTZOID, INT4OID, INT8OID}, false, false,
+		SPI_OK_SELECT, "maintenance"
+	},
+	/* Messages a consumer holds: leased, and not nacked (max_in_flight counts them up to the cap). */
+	[QP_IN_FLIGHT] = {
+		"SELECT pg_catalog.count(*)::bigint FROM (SELECT 1 FROM {queue} m "
+		"WHERE m.vt > $1 AND m.read_ct > 0 AND " NOT_NACKED " LIMIT $2) s",
+		/* Not read-only: a snapshot of its own, taken after the in-flight lock. */
+		2, {TIMESTAMPTZOID, INT8OID}, false, false,
+		SPI_OK_SELECT, "read"
+	},
 	[QP_LEASE_LOCKED] = {
 		"WITH leased AS (UPDATE {queue} m SET vt = $3, read_ct = m.read_ct + 1, last_read_at = $2 "
 		"WHERE m.msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS_M ") "

@@ -35,6 +35,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("queue_ext");
 
+	ratelimit_init();
+	shared_state_init();
 	queue_cache_init();
 	security_catalog_init();
 	tenancy_init();

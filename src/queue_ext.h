@@ -106,6 +106,8 @@ typedef enum QueuePlanKind
 	QP_GROUP_LEASE_HEADS,
 	QP_LEASE_LOCKED_ONE,
 	QP_LEASE_LOCKED,
+	QP_IN_FLIGHT,
+	QP_EXHAUSTED_IDS,
 	QP_COUNT
 } QueuePlanKind;
 
@@ -143,6 +145,7 @@ typedef struct QueueOptions
 	int64		breaker_window_us;
 	int32		breaker_min_outcomes;
 	int64		breaker_cooldown_us;
+	int32		max_in_flight;	/* leased messages at most; 0: no cap */
 } QueueOptions;
 
 /* Header keys: what a sender may set, and what queue_ext records. */
@@ -327,6 +330,81 @@ extern int64 queue_tenant_load(const char *name);
 extern int64 role_tenant(Oid role);
 extern bool gateway_role(Oid role, Datum *claim_path, int *permissions);
 extern List *tenant_grants(int64 tenant_id);
+
+/* Rate limits and quotas, as the security catalog holds them (ratelimit.c and quota.c apply them). */
+typedef enum RateAction
+{
+	RATE_SEND,
+	RATE_READ,
+	RATE_DELIVER,				/* a queue's deliveries: reads return fewer, no error */
+	RATE_ACTIONS
+} RateAction;
+
+typedef enum RateScope
+{
+	RATE_SCOPE_TENANT,			/* traffic on the tenant's queues */
+	RATE_SCOPE_KEY,				/* calls made with the API key */
+	RATE_SCOPE_QUEUE
+} RateScope;
+
+typedef struct RateLimit
+{
+	int64		limit_id;
+	RateScope	scope;
+	bool		sliding_window;
+	double		rate;			/* token bucket: messages a second it refills */
+	double		capacity;		/* token bucket: burst; sliding window: messages a minute */
+	double		rate_per;		/* as set: rate messages every per_seconds */
+	double		per_seconds;
+	TimestampTz created_at;		/* with the id, tells a limit made again after a drop apart */
+} RateLimit;
+
+extern bool rate_limits_defined(void);
+extern const RateLimit *rate_limit_find(RateScope scope, int64 id, const char *queue_lower,
+										RateAction action);
+extern bool rate_limit_exists(int64 limit_id, TimestampTz created_at);
+extern bool tenant_quota_find(int64 tenant_id, int64 *soft_limit, int64 *hard_limit);
+
+/* ---- ratelimit.c: rate limits on sends and reads ---- */
+
+#define MAX_CALL_LIMITS 6		/* a queue's, its tenant's and a key's; read and deliver */
+
+/* What a read took from its buckets, to give back what it did not deliver. */
+typedef struct RateGrant
+{
+	int			nlimits;
+	RateLimit	limits[MAX_CALL_LIMITS];
+	bool		raises[MAX_CALL_LIMITS];	/* a read limit (PT429), not a deliver limit */
+	int64		granted;
+} RateGrant;
+
+extern void ratelimit_init(void);
+extern Size ratelimit_shmem_size(void);
+extern void ratelimit_shmem_startup(void);
+extern void rate_limit_send(QueueEntry *queue, int64 n);
+extern int64 rate_limit_read(QueueEntry *queue, int64 want, RateGrant *grant);
+extern void rate_limit_read_done(RateGrant *grant, int64 delivered);
+
+/* ---- in_flight.c: a queue's cap on messages in flight ---- */
+
+extern int64 in_flight_allowance(QueueEntry *queue, int64 limit);
+extern void in_flight_done(QueueEntry *queue, uint64 delivered);
+
+/* ---- quota.c: tenants' monthly quotas ---- */
+
+extern void quota_count_sent(QueueEntry *queue, int64 sent);
+
+/* ---- shared_state.c: shared memory, when preloaded ---- */
+
+typedef enum SharedLockId
+{
+	SHARED_LOCK_RATE_LIMITS,
+	SHARED_LOCK_COUNT
+} SharedLockId;
+
+extern void shared_state_init(void);
+extern bool shared_state_ready(void);
+extern struct LWLock *shared_lock(SharedLockId id);
 
 /* ---- api_keys.c: keys, and the one a transaction authenticated with ---- */
 

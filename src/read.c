@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
 /* NULL or '{}' means no filter, as in pgmq; anything else filters by containment. */
@@ -252,22 +253,34 @@ plain_read(FunctionCallInfo fcinfo, QueueEntry *queue, void *arg)
 
 /*
  * One attempt of a read (plain or grouped), as the queue allows it: nothing
- * from a paused queue, and what the circuit breaker lets through; a breaker
- * trial that delivered nothing is given back. SPI must be connected.
+ * from a paused queue; what the circuit breaker lets through; no more than
+ * the rate limits (ratelimit.c) and the in-flight cap (in_flight.c) leave.
+ * A breaker trial that delivered nothing is given back, and so are rate
+ * tokens the read did not use. SPI must be connected.
  */
 uint64
 read_allowed(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 vt_seconds,
 			 ReadStatement statement, void *arg)
 {
 	bool		trial = false;
-	uint64		delivered;
+	uint64		delivered = 0;
+	RateGrant	grant;
 
 	if (queue->options.paused)
 		return 0;
 	limit = breaker_read_limit(queue, limit, vt_seconds, true, &trial);
-	if (limit <= 0)
-		return 0;
-	delivered = read_refilling(fcinfo, queue, limit, statement, arg);
+	if (limit > 0)
+		limit = rate_limit_read(queue, limit, &grant);
+	else
+		grant.nlimits = 0;
+	if (limit > 0)
+	{
+		limit = in_flight_allowance(queue, limit);
+		if (limit > 0)
+			delivered = read_refilling(fcinfo, queue, limit, statement, arg);
+		in_flight_done(queue, delivered);
+	}
+	rate_limit_read_done(&grant, (int64) delivered);
 	if (trial && delivered == 0)
 		breaker_trial_unused(queue);
 	else if (trial)
@@ -367,27 +380,31 @@ QUEUE_EXT_ENTRY(queue_ext_pop)
 	int64		limit = PG_NARGS() > 1 ? read_limit_arg(fcinfo, 1) : 1;
 	Datum		values[3];
 	bool		trial;
+	RateGrant	grant;
 
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	/* A pop of a paused queue, or of one whose breaker is not closed, takes nothing. */
-	values[0] = Int64GetDatum(queue->options.paused ? 0 :
-							  breaker_read_limit(queue, limit, 0, false, &trial));
-	if (DatumGetInt64(values[0]) == 0)
+	limit = queue->options.paused ? 0 : breaker_read_limit(queue, limit, 0, false, &trial);
+	/* A pop is a read for rate limits; what it takes is not in flight. */
+	grant.nlimits = 0;
+	if (limit > 0)
+		limit = rate_limit_read(queue, limit, &grant);
+	if (limit > 0)
 	{
-		SPI_finish();
-		return (Datum) 0;
-	}
-	if (queue->options.priority_aging_us > 0)
-		priority_pop(fcinfo, queue, DatumGetInt64(values[0]));
-	else
-	{
-		values[2] = Int64GetDatum(scan_hint_start(queue));
-		queue_execute(queue, QP_POP, values, NULL, fcinfo);
+		values[0] = Int64GetDatum(limit);
+		if (queue->options.priority_aging_us > 0)
+			priority_pop(fcinfo, queue, limit);
+		else
+		{
+			values[2] = Int64GetDatum(scan_hint_start(queue));
+			queue_execute(queue, QP_POP, values, NULL, fcinfo);
+		}
 	}
 	SPI_finish();
+	rate_limit_read_done(&grant, tuplestore_tuple_count(((ReturnSetInfo *) fcinfo->resultinfo)->setResult));
 	return (Datum) 0;
 }
 

@@ -175,6 +175,13 @@ static const OwnerCallRule owner_call_rules[] = {
 	{"remove_gateway_role", NEED_OPERATOR, "gateway role removed", 0, false},
 	{"grant_rpc", NEED_OPERATOR, "rpc granted", 0, false},
 	{"set_queue_tenant", NEED_OPERATOR, "queue tenant changed", 0, false},
+	{"set_rate_limit", NEED_OPERATOR, "rate limit set", 0, false},
+	{"remove_rate_limit", NEED_OPERATOR, "rate limit removed", 0, false},
+	{"set_tenant_quota", NEED_OPERATOR, "tenant quota set", 0, false},
+	{"remove_tenant_quota", NEED_OPERATOR, "tenant quota removed", 0, false},
+	{"run_maintenance", NEED_OPERATOR, NULL, 0, false},
+	{"schedule_maintenance", NEED_OPERATOR, "maintenance scheduled", 0, false},
+	{"unschedule_maintenance", NEED_OPERATOR, "maintenance unscheduled", 0, false},
 };
 
 typedef struct OwnerCallTarget

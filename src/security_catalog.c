@@ -7,7 +7,9 @@
  * that is not an operator's, and an edge function's request authenticates
  * anew each time: a scan of pgmq.tenants per request would grow with the
  * number of tenants. So each table is read whole, once per change of the
- * security catalog, and every lookup after that is a hash probe.
+ * security catalog, and every lookup after that is a hash probe. Rate limits
+ * and tenant quotas are read the same way: the send and read paths consult
+ * them on every call.
  *
  * A change to any of these tables (statement triggers call
  * pgmq._security_changed()) sends a relcache invalidation for pgmq.tenants;
@@ -17,6 +19,8 @@
  * row-level security, which calls back into tenancy.c.
  */
 #include "queue_ext.h"
+
+#include <math.h>
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -58,6 +62,28 @@ typedef struct GatewayRole
 	int			permissions;
 } GatewayRole;
 
+/* The rate limits of one target: a tenant, an API key or a queue. */
+typedef struct LimitTarget
+{
+	int32		scope;			/* RateScope */
+	int64		id;				/* tenant or key id; 0 for a queue */
+	char		queue[QUEUE_NAME_MAX_LEN + 1];	/* lowercased; zeros otherwise */
+} LimitTarget;
+
+typedef struct TargetLimits
+{
+	LimitTarget target;
+	bool		has[RATE_ACTIONS];
+	RateLimit	limits[RATE_ACTIONS];
+} TargetLimits;
+
+typedef struct TenantQuota
+{
+	int64		tenant_id;
+	int64		soft_limit;		/* 0: none */
+	int64		hard_limit;		/* 0: none */
+} TenantQuota;
+
 typedef struct TenantGrants
 {
 	int64		tenant_id;		/* 0: grants on operator queues */
@@ -71,6 +97,9 @@ static HTAB *queue_tenants = NULL;
 static HTAB *role_tenants = NULL;
 static HTAB *gateway_roles = NULL;
 static HTAB *grants_by_tenant = NULL;
+static HTAB *limits_by_target = NULL;
+static HTAB *limit_ids = NULL;
+static HTAB *tenant_quotas = NULL;
 
 static uint64 catalog_generation = 1;	/* bumped by every change */
 static uint64 loaded_generation = 0;	/* what the tables hold */
@@ -199,6 +228,80 @@ load_grant(const Datum *values, const bool *nulls, void *arg)
 	return false;
 }
 
+static bool
+load_rate_limit(const Datum *values, const bool *nulls, void *arg)
+{
+	static const char *const scopes[] = {[RATE_SCOPE_TENANT] = "tenant", [RATE_SCOPE_KEY] = "api_key",
+	[RATE_SCOPE_QUEUE] = "queue"};
+	static const char *const actions[] = {[RATE_SEND] = "send", [RATE_READ] = "read",
+	[RATE_DELIVER] = "deliver"};
+	char	   *scope = TextDatumGetCString(values[1]);
+	char	   *action = TextDatumGetCString(values[5]);
+	Interval   *per = DatumGetIntervalP(values[8]);
+	double		per_seconds = (per->time + per->day * (double) USECS_PER_DAY) / USECS_PER_SEC;
+	LimitTarget target;
+	TargetLimits *entry;
+	RateLimit	limit = {0};
+	int			act = -1;
+	bool		found;
+
+	memset(&target, 0, sizeof(target));
+	target.scope = -1;
+	for (int i = 0; i < (int) lengthof(scopes); i++)
+		if (strcmp(scope, scopes[i]) == 0)
+			target.scope = i;
+	for (int i = 0; i < (int) lengthof(actions); i++)
+		if (strcmp(action, actions[i]) == 0)
+			act = i;
+	/* The table's constraints keep anything else out. */
+	if (target.scope < 0 || act < 0 || per_seconds <= 0)
+		return false;
+	if (target.scope == RATE_SCOPE_QUEUE)
+	{
+		char	   *lower = nulls[4] ? "" : queue_name_lower(TextDatumGetCString(values[4]));
+
+		if (strlen(lower) == 0 || strlen(lower) > QUEUE_NAME_MAX_LEN)
+			return false;
+		strlcpy(target.queue, lower, sizeof(target.queue));
+	}
+	else if (target.scope == RATE_SCOPE_KEY)
+		target.id = nulls[3] ? 0 : DatumGetInt64(values[3]);
+	else
+		target.id = nulls[2] ? 0 : DatumGetInt64(values[2]);
+
+	limit.limit_id = DatumGetInt64(values[0]);
+	limit.scope = target.scope;
+	limit.sliding_window = strcmp(TextDatumGetCString(values[6]), "sliding_window") == 0;
+	limit.rate = DatumGetFloat8(values[7]) / per_seconds;
+	limit.created_at = DatumGetTimestampTz(values[10]);
+	limit.rate_per = DatumGetFloat8(values[7]);
+	limit.per_seconds = per_seconds;
+	limit.capacity = limit.sliding_window ? floor(DatumGetFloat8(values[7])) : DatumGetFloat8(values[9]);
+
+	entry = hash_search(limits_by_target, &target, HASH_ENTER, &found);
+	if (!found)
+		memset(entry->has, 0, sizeof(entry->has));
+	entry->has[act] = true;
+	entry->limits[act] = limit;
+	{
+		char	   *entry = hash_search(limit_ids, &limit.limit_id, HASH_ENTER, NULL);
+
+		*(TimestampTz *) (entry + sizeof(int64)) = limit.created_at;
+	}
+	return false;
+}
+
+static bool
+load_tenant_quota(const Datum *values, const bool *nulls, void *arg)
+{
+	int64		tenant_id = DatumGetInt64(values[0]);
+	TenantQuota *entry = hash_search(tenant_quotas, &tenant_id, HASH_ENTER, NULL);
+
+	entry->soft_limit = nulls[1] ? 0 : DatumGetInt64(values[1]);
+	entry->hard_limit = nulls[2] ? 0 : DatumGetInt64(values[2]);
+	return false;
+}
+
 /* Reads the tables again when they changed; an invalidation during the read means reading again. */
 static void
 security_catalog_load(void)
@@ -208,6 +311,9 @@ security_catalog_load(void)
 	static const char *const role_columns[] = {"role", "tenant_id"};
 	static const char *const gateway_columns[] = {"role", "tenant_claim", "permissions"};
 	static const char *const grant_columns[] = {"tenant_id", "queue_name", "grantee", "permissions"};
+	static const char *const limit_columns[] = {"limit_id", "scope", "tenant_id", "key_id", "queue_name",
+	"action", "method", "rate", "per", "burst", "created_at"};
+	static const char *const quota_columns[] = {"tenant_id", "soft_limit", "hard_limit"};
 
 	while (loaded_generation != security_catalog_generation())
 	{
@@ -225,12 +331,18 @@ security_catalog_load(void)
 			role_tenants = new_table("queue_ext tenant roles", sizeof(Oid), sizeof(RoleTenant), false);
 			gateway_roles = new_table("queue_ext gateway roles", sizeof(Oid), sizeof(GatewayRole), false);
 			grants_by_tenant = new_table("queue_ext grants", sizeof(int64), sizeof(TenantGrants), false);
+			limits_by_target = new_table("queue_ext rate limits", sizeof(LimitTarget), sizeof(TargetLimits), false);
+			limit_ids = new_table("queue_ext rate limit ids", sizeof(int64), sizeof(int64) + sizeof(TimestampTz), false);
+			tenant_quotas = new_table("queue_ext tenant quotas", sizeof(int64), sizeof(TenantQuota), false);
 			/* Missing tables (before ALTER EXTENSION UPDATE to 0.4.0) read as empty. */
 			(void) catalog_scan("tenants", tenant_columns, lengthof(tenant_columns), load_tenant, NULL);
 			(void) catalog_scan("queue_tenants", queue_columns, lengthof(queue_columns), load_queue_tenant, NULL);
 			(void) catalog_scan("tenant_roles", role_columns, lengthof(role_columns), load_role_tenant, NULL);
 			(void) catalog_scan("gateway_roles", gateway_columns, lengthof(gateway_columns), load_gateway_role, NULL);
 			(void) catalog_scan("queue_grants", grant_columns, lengthof(grant_columns), load_grant, NULL);
+			/* Missing before 0.5.0. */
+			(void) catalog_scan("rate_limits", limit_columns, lengthof(limit_columns), load_rate_limit, NULL);
+			(void) catalog_scan("tenant_quotas", quota_columns, lengthof(quota_columns), load_tenant_quota, NULL);
 		}
 		PG_FINALLY();
 		{
@@ -322,6 +434,58 @@ tenant_grants(int64 tenant_id)
 	security_catalog_load();
 	entry = hash_search(grants_by_tenant, &tenant_id, HASH_FIND, NULL);
 	return entry != NULL ? entry->grants : NIL;
+}
+
+/* Whether any rate limit exists: calls skip all limit lookups when none does. */
+bool
+rate_limits_defined(void)
+{
+	security_catalog_load();
+	return hash_get_num_entries(limits_by_target) > 0;
+}
+
+/* The limit of a target (queue_lower for a queue, id otherwise) on an action; NULL for none. */
+const RateLimit *
+rate_limit_find(RateScope scope, int64 id, const char *queue_lower, RateAction action)
+{
+	LimitTarget target;
+	TargetLimits *entry;
+
+	security_catalog_load();
+	memset(&target, 0, sizeof(target));
+	target.scope = scope;
+	if (scope == RATE_SCOPE_QUEUE)
+		strlcpy(target.queue, queue_lower, sizeof(target.queue));
+	else
+		target.id = id;
+	entry = hash_search(limits_by_target, &target, HASH_FIND, NULL);
+	return entry != NULL && entry->has[action] ? &entry->limits[action] : NULL;
+}
+
+/* Whether this rate limit still exists (its bucket is still needed). */
+bool
+rate_limit_exists(int64 limit_id, TimestampTz created_at)
+{
+	char	   *entry;
+
+	security_catalog_load();
+	entry = hash_search(limit_ids, &limit_id, HASH_FIND, NULL);
+	return entry != NULL && *(TimestampTz *) (entry + sizeof(int64)) == created_at;
+}
+
+/* A tenant's monthly quota (0: no such limit); false when it has none. */
+bool
+tenant_quota_find(int64 tenant_id, int64 *soft_limit, int64 *hard_limit)
+{
+	TenantQuota *entry;
+
+	security_catalog_load();
+	entry = hash_search(tenant_quotas, &tenant_id, HASH_FIND, NULL);
+	if (entry == NULL)
+		return false;
+	*soft_limit = entry->soft_limit;
+	*hard_limit = entry->hard_limit;
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(queue_ext_security_changed);

@@ -95,7 +95,7 @@ delay_text_arg(FunctionCallInfo fcinfo, int argno)
  * once meet on the key's primary key: the second waits for the first to
  * commit or roll back. SPI must be connected; the msg_id goes to dest.
  */
-static void
+static bool
 send_keyed(QueueEntry *queue, const Datum *values, const bool *nulls, text *key,
 		   DestReceiver *dest)
 {
@@ -110,20 +110,25 @@ send_keyed(QueueEntry *queue, const Datum *values, const bool *nulls, text *key,
 	keyed[5] = TimestampTzGetDatum(now + queue->options.idempotency_window_us);
 	keyed[6] = TimestampTzGetDatum(now);
 	memset(keyed_nulls + 3, 0, sizeof(bool) * 4);
-	if (queue_execute_to(queue, QP_SEND_KEYED, keyed, keyed_nulls, dest) == 0)
-		queue_execute_to(queue, QP_IDEMPOTENT_MSG_ID, keyed + 3, keyed_nulls + 3, dest);
+	if (queue_execute_to(queue, QP_SEND_KEYED, keyed, keyed_nulls, dest) > 0)
+		return true;
+	queue_execute_to(queue, QP_IDEMPOTENT_MSG_ID, keyed + 3, keyed_nulls + 3, dest);
+	return false;
 }
 
-/* Sends one message, through its idempotency key when it has one. */
-static void
+/*
+ * Sends one message, through its idempotency key when it has one. Returns 1
+ * when it enqueued the message, 0 when its key found an earlier one.
+ */
+static int
 send_message(QueueEntry *queue, const Datum *values, const bool *nulls, DestReceiver *dest)
 {
 	text	   *key = nulls[2] ? NULL : message_idempotency_key(DatumGetJsonbP(values[2]));
 
 	if (key != NULL)
-		send_keyed(queue, values, nulls, key, dest);
-	else
-		queue_execute_to(queue, QP_SEND, values, nulls, dest);
+		return send_keyed(queue, values, nulls, key, dest) ? 1 : 0;
+	queue_execute_to(queue, QP_SEND, values, nulls, dest);
+	return 1;
 }
 
 /* ---- single messages ---- */
@@ -156,11 +161,12 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	if (!nulls[2])
 		check_message_headers(queue, DatumGetJsonbP(values[2]));
 	check_message_size(queue, values[1], nulls[1], values[2], nulls[2]);
+	rate_limit_send(queue, 1);
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	dest = srf_receiver(fcinfo);
-	send_message(queue, values, nulls, dest);
+	quota_count_sent(queue, send_message(queue, values, nulls, dest));
 	dest->rDestroy(dest);
 	SPI_finish();
 	return (Datum) 0;
@@ -264,7 +270,7 @@ check_batch(QueueEntry *queue, ArrayType *msgs, ArrayType *headers)
  * A batch with idempotency keys: each message on its own, in order, so a key
  * repeated within the batch returns the msg_id of its first message.
  */
-static void
+static int64
 send_batch_keyed(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *headers,
 				 DestReceiver *dest)
 {
@@ -273,6 +279,7 @@ send_batch_keyed(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *
 	Datum	   *header_values;
 	bool	   *header_nulls;
 	int			n;
+	int64		enqueued = 0;
 
 	deconstruct_array(msgs, JSONBOID, -1, false, TYPALIGN_INT, &msg_values, &msg_nulls, &n);
 	deconstruct_array(headers, JSONBOID, -1, false, TYPALIGN_INT, &header_values, &header_nulls, &n);
@@ -281,8 +288,9 @@ send_batch_keyed(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *
 		Datum		values[3] = {TimestampTzGetDatum(vt), msg_values[i], header_values[i]};
 		bool		nulls[3] = {false, msg_nulls[i], header_nulls[i]};
 
-		send_message(queue, values, nulls, dest);
+		enqueued += send_message(queue, values, nulls, dest);
 	}
+	return enqueued;
 }
 
 static Datum
@@ -335,17 +343,20 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	if (!nulls[2] || queue->options.max_message_size > 0)
 		keyed = check_batch(queue, msgs, nulls[2] ? NULL : DatumGetArrayTypeP(values[2]));
 
+	/* The whole batch passes the rate limits, or none of it is sent. */
+	rate_limit_send(queue, nmsgs);
+
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	if (keyed)
 	{
 		DestReceiver *dest = srf_receiver(fcinfo);
 
-		send_batch_keyed(queue, vt, msgs, DatumGetArrayTypeP(values[2]), dest);
+		quota_count_sent(queue, send_batch_keyed(queue, vt, msgs, DatumGetArrayTypeP(values[2]), dest));
 		dest->rDestroy(dest);
 	}
 	else
-		queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);
+		quota_count_sent(queue, (int64) queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo));
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -43,6 +43,10 @@ cluster_start() {
     echo "unix_socket_directories = '$QX_CLUSTER_DIR'"
     echo "shared_preload_libraries = 'pg_cron,queue_ext'"
     echo "cron.database_name = 'postgres'"
+    # pg_cron's jobs run in background workers, not libpq connections (trust
+    # on a socket would do, but workers need no connection settings at all).
+    echo "cron.use_background_workers = on"
+    echo "max_worker_processes = 16"
     echo "max_connections = 120"
     echo "max_prepared_transactions = 10"
     echo "log_min_messages = warning"

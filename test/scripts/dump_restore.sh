@@ -43,6 +43,13 @@ SELECT pgmq.create('tenant_q');
 SELECT count(*) FROM pgmq.send('tenant_q', '{"t": 1}');
 RESET ROLE;
 SELECT pgmq.create_api_key('dumped', 'restored key', '{publish,consume}') AS key \gset
+-- Limits and quotas: a tenant's send limit, a queue's in-flight cap and
+-- message retention, a quota and its usage so far.
+SELECT pgmq.set_rate_limit('tenant', 'dumped', 'send', 100, '1 minute', 20);
+SELECT pgmq.set_rate_limit('queue', 'orders', 'deliver', 50000, '1 second', NULL, 'token_bucket');
+SELECT queue_name FROM pgmq.set_queue_options('orders', max_in_flight => 90000, message_retention => '14 days');
+SELECT pgmq.set_tenant_quota('dumped', 1000, 5000);
+SELECT count(*) FROM pgmq.send('tenant_q', '{"t": 2}');
 \o /tmp/qx_dump_key
 SELECT :'key';
 \o
@@ -68,6 +75,9 @@ SELECT 'priority', queue_name, priority_aging FROM pgmq.queue_options WHERE queu
 SELECT 'tenants', t.slug, q.queue_name FROM pgmq.tenants t JOIN pgmq.queue_tenants q USING (tenant_id);
 SELECT 'apikeys', tenant, name, scopes FROM pgmq.list_api_keys();
 SELECT 'audit', count(*) FROM pgmq.audit_log;
+SELECT 'limits', scope, action, method, rate, per, burst FROM pgmq.rate_limits ORDER BY limit_id;
+SELECT 'caps', max_in_flight, message_retention FROM pgmq.queue_options WHERE queue_name = 'orders';
+SELECT 'quota', tenant, sent, soft_limit, hard_limit FROM pgmq.tenant_quota_usage;
 SQL
 }
 
@@ -101,7 +111,7 @@ SQL
 
 # ... the API key made before the dump authenticates, for its tenant, and
 # sees the tenant's queue (and only it); a tenant role still sees its rows.
-psql -qXAt -v ON_ERROR_STOP=1 -d "$dst" <<SQL | tee /dev/stderr | tr '\n' ' ' | grep -q "^dumped tenant_q 1 "
+psql -qXAt -v ON_ERROR_STOP=1 -d "$dst" <<SQL | tee /dev/stderr | tr '\n' ' ' | grep -q "^dumped tenant_q 2 "
 BEGIN;
 SELECT pgmq.authenticate('$key');
 SELECT queue_name FROM pgmq.list_queues();

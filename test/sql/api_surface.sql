@@ -1,7 +1,7 @@
 -- The SQL surface matches pgmq 1.13: every function, its argument names,
 -- defaults and result type; the composite types in column order; the catalog.
-SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') -> ' ||
-       pg_get_function_result(p.oid) AS signature
+SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ')' ||
+       COALESCE(' -> ' || pg_get_function_result(p.oid), ' (procedure)') AS signature
 FROM pg_proc p
 WHERE p.pronamespace = 'pgmq'::regnamespace
 ORDER BY 1;

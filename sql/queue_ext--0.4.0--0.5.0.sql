@@ -1,0 +1,864 @@
+-- queue_ext 0.4.0 -> 0.5.0: rate limits, quotas and maintenance.
+-- Token-bucket and sliding-window rate limits per tenant, API key or queue
+-- (src/ratelimit.c), a queue's delivery rate and in-flight cap, monthly
+-- quotas per tenant (src/quota.c), and pgmq.maintain(), which pg_cron runs
+-- (src/maintenance.c); see README, "Limits and quotas" and "Maintenance".
+
+\echo Use "ALTER EXTENSION queue_ext UPDATE TO '0.5.0'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Rate limits
+------------------------------------------------------------------------------
+
+CREATE TABLE pgmq.rate_limits (
+    limit_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope      text NOT NULL CONSTRAINT rate_limit_scope_known CHECK (scope IN ('tenant', 'api_key', 'queue')),
+    tenant_id  bigint REFERENCES pgmq.tenants ON DELETE CASCADE,
+    key_id     bigint REFERENCES pgmq.api_keys ON DELETE CASCADE,
+    queue_name text,
+    action     text NOT NULL CONSTRAINT rate_limit_action_known CHECK (action IN ('send', 'read', 'deliver')),
+    method     text NOT NULL CONSTRAINT rate_limit_method_known CHECK (method IN ('token_bucket', 'sliding_window')),
+    rate       double precision NOT NULL
+               CONSTRAINT rate_limit_rate_range CHECK (rate > 0 AND rate <= 1e9),
+    per        interval NOT NULL
+               CONSTRAINT rate_limit_per_range CHECK (per >= interval '1 second' AND per <= interval '1 day'),
+    burst      double precision NOT NULL
+               CONSTRAINT rate_limit_burst_range CHECK (burst >= 1 AND burst <= 1e9),
+    created_at timestamp with time zone NOT NULL DEFAULT now(),
+    CONSTRAINT rate_limit_target CHECK (
+        (scope = 'tenant' AND tenant_id IS NOT NULL AND key_id IS NULL AND queue_name IS NULL) OR
+        (scope = 'api_key' AND tenant_id IS NOT NULL AND key_id IS NOT NULL AND queue_name IS NULL) OR
+        (scope = 'queue' AND tenant_id IS NULL AND key_id IS NULL AND queue_name IS NOT NULL)),
+    CONSTRAINT rate_limit_deliver_is_queue CHECK (action <> 'deliver' OR scope = 'queue'),
+    CONSTRAINT rate_limit_window_per_minute CHECK (method <> 'sliding_window' OR per = interval '1 minute'),
+    CONSTRAINT rate_limits_unique UNIQUE NULLS NOT DISTINCT (scope, tenant_id, key_id, queue_name, action)
+);
+COMMENT ON TABLE pgmq.rate_limits IS
+  'Rate limits: rate messages per interval per, per tenant, API key or queue and action (send, read; deliver caps a queue''s deliveries quietly). Set them with pgmq.set_rate_limit().';
+SELECT pg_catalog.pg_extension_config_dump('pgmq.rate_limits', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgmq.rate_limits', 'limit_id')::regclass, '');
+CREATE TRIGGER security_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgmq.rate_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION pgmq._security_changed();
+
+-- Bucket state when queue_ext is not preloaded (with preload it lives in
+-- shared memory). Unlogged: after a crash every bucket starts full.
+CREATE UNLOGGED TABLE pgmq.rate_limit_buckets (
+    limit_id       bigint PRIMARY KEY,
+    tokens         double precision NOT NULL,
+    refilled_at    timestamp with time zone NOT NULL,
+    window_start   timestamp with time zone NOT NULL,
+    window_count   double precision NOT NULL,
+    previous_count double precision NOT NULL
+);
+COMMENT ON TABLE pgmq.rate_limit_buckets IS
+  'Rate-limit bucket state when queue_ext is not in shared_preload_libraries; each check locks its bucket''s row until the transaction ends.';
+
+CREATE FUNCTION pgmq._set_rate_limit(scope text, target text, action text, rate double precision,
+                                     per interval DEFAULT '1 second', burst double precision DEFAULT NULL,
+                                     method text DEFAULT 'token_bucket')
+RETURNS pgmq.rate_limits
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tenant bigint;
+    v_key    bigint;
+    v_queue  text;
+    v_burst  double precision;
+    v_row    pgmq.rate_limits;
+BEGIN
+    IF scope IS NULL OR scope NOT IN ('tenant', 'api_key', 'queue') THEN
+        RAISE EXCEPTION 'rate limit scope must be tenant, api_key or queue, got %', coalesce(quote_literal(scope), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF action IS NULL OR action NOT IN ('send', 'read', 'deliver') THEN
+        RAISE EXCEPTION 'rate limit action must be send, read or deliver, got %', coalesce(quote_literal(action), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF action = 'deliver' AND scope <> 'queue' THEN
+        RAISE EXCEPTION 'a deliver limit caps a queue''s deliveries: its scope must be queue'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'To refuse a tenant''s or a key''s reads over a rate, limit the read action.';
+    END IF;
+    IF method IS NULL OR method NOT IN ('token_bucket', 'sliding_window') THEN
+        RAISE EXCEPTION 'rate limit method must be token_bucket or sliding_window, got %', coalesce(quote_literal(method), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rate IS NULL OR NOT (rate > 0 AND rate <= 1e9) THEN
+        RAISE EXCEPTION 'rate must be above 0 and at most 1000000000 messages per interval, got %', coalesce(rate::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF per IS NULL OR per < interval '1 second' OR per > interval '1 day' THEN
+        RAISE EXCEPTION 'per must be an interval from 1 second to 1 day, got %', coalesce(per::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF method = 'sliding_window' THEN
+        IF per <> interval '1 minute' THEN
+            RAISE EXCEPTION 'a sliding window counts per minute: per must be 1 minute, got %', per
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF burst IS NOT NULL THEN
+            RAISE EXCEPTION 'a sliding window has no burst: at most rate messages in any minute'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF rate < 1 THEN
+            RAISE EXCEPTION 'a sliding window allows a whole number of messages a minute: rate must be at least 1, got %', rate
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_burst := floor(rate);
+    ELSE
+        IF burst IS NOT NULL AND NOT (burst >= 1 AND burst <= 1e9) THEN
+            RAISE EXCEPTION 'burst must be from 1 to 1000000000 messages, got %', burst
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- By default a bucket holds one interval's messages.
+        v_burst := COALESCE(burst, greatest(1, ceil(rate)));
+    END IF;
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'rate limit target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    IF scope = 'tenant' THEN
+        v_tenant := pgmq._tenant_id(target);
+    ELSIF scope = 'api_key' THEN
+        SELECT k.key_id, k.tenant_id INTO v_key, v_tenant FROM pgmq.api_keys k
+        WHERE k.prefix = CASE WHEN target LIKE 'qx\_%' THEN substr(target, 4, 12) ELSE target END;
+        IF v_key IS NULL THEN
+            RAISE EXCEPTION 'API key "%" does not exist', target
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Name a key by its prefix, as pgmq.list_api_keys() shows it.';
+        END IF;
+    ELSE
+        v_queue := pgmq.registered_queue_name(target);
+    END IF;
+
+    INSERT INTO pgmq.rate_limits AS r (scope, tenant_id, key_id, queue_name, action, method, rate, per, burst)
+    VALUES (scope, v_tenant, v_key, v_queue, action, method, rate, per, v_burst)
+    ON CONFLICT ON CONSTRAINT rate_limits_unique DO UPDATE SET
+        method = EXCLUDED.method, rate = EXCLUDED.rate, per = EXCLUDED.per, burst = EXCLUDED.burst
+    RETURNING * INTO v_row;
+    RETURN v_row;
+END;
+$$;
+
+CREATE FUNCTION pgmq._remove_rate_limit(scope text, target text, action text) RETURNS boolean
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_deleted integer;
+BEGIN
+    IF scope IS NULL OR target IS NULL OR action IS NULL THEN
+        RAISE EXCEPTION 'scope, target and action must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM pgmq.rate_limits r
+    WHERE r.scope = _remove_rate_limit.scope AND r.action = _remove_rate_limit.action
+      AND CASE _remove_rate_limit.scope
+              WHEN 'tenant' THEN r.tenant_id = (SELECT t.tenant_id FROM pgmq.tenants t WHERE t.slug = target)
+              WHEN 'api_key' THEN r.key_id = (SELECT k.key_id FROM pgmq.api_keys k WHERE k.prefix =
+                  CASE WHEN target LIKE 'qx\_%' THEN substr(target, 4, 12) ELSE target END)
+              ELSE lower(r.queue_name) = lower(target)
+          END;
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    RETURN v_deleted > 0;
+END;
+$$;
+
+COMMENT ON FUNCTION pgmq._set_rate_limit(text, text, text, double precision, interval, double precision, text) IS
+  'set_rate_limit, run as the owner after the caller was found to be an operator.';
+COMMENT ON FUNCTION pgmq._remove_rate_limit(text, text, text) IS
+  'remove_rate_limit, run as the owner after the caller was found to be an operator.';
+
+CREATE FUNCTION pgmq.set_rate_limit(scope text, target text, action text, rate double precision,
+                                    per interval DEFAULT '1 second', burst double precision DEFAULT NULL,
+                                    method text DEFAULT 'token_bucket')
+    RETURNS pgmq.rate_limits AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.set_rate_limit(text, text, text, double precision, interval, double precision, text) IS
+  'Limits a tenant (by slug), an API key (by prefix) or a queue to rate messages per interval per, for an action: send and read raise PT429 past it, deliver makes reads of a queue return fewer. A token bucket holds burst messages (default: one interval''s); a sliding window allows rate in any minute. Replaces the limit of the same target and action. Operators only.';
+CREATE FUNCTION pgmq.remove_rate_limit(scope text, target text, action text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.remove_rate_limit(text, text, text) IS
+  'Removes a rate limit; false when there was none. Operators only.';
+
+------------------------------------------------------------------------------
+-- Monthly quotas
+------------------------------------------------------------------------------
+
+CREATE TABLE pgmq.tenant_quotas (
+    tenant_id  bigint PRIMARY KEY REFERENCES pgmq.tenants ON DELETE CASCADE,
+    soft_limit bigint CONSTRAINT quota_soft_range CHECK (soft_limit > 0),
+    hard_limit bigint CONSTRAINT quota_hard_range CHECK (hard_limit > 0),
+    CONSTRAINT quota_limits_something CHECK (soft_limit IS NOT NULL OR hard_limit IS NOT NULL),
+    CONSTRAINT quota_soft_below_hard CHECK (soft_limit <= hard_limit)
+);
+COMMENT ON TABLE pgmq.tenant_quotas IS
+  'Messages a tenant may send a month (UTC calendar month): past soft_limit sends warn, past hard_limit they are refused with PT429.';
+SELECT pg_catalog.pg_extension_config_dump('pgmq.tenant_quotas', '');
+CREATE TRIGGER security_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgmq.tenant_quotas
+    FOR EACH STATEMENT EXECUTE FUNCTION pgmq._security_changed();
+
+-- One row per tenant, month and backend slot: a backend only ever updates its
+-- own slot's row, so counting never waits on another session's transaction.
+-- Maintenance folds past months into slot 0.
+CREATE TABLE pgmq.tenant_usage (
+    tenant_id bigint NOT NULL REFERENCES pgmq.tenants ON DELETE CASCADE,
+    period    date NOT NULL,
+    slot      integer NOT NULL,
+    sent      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, period, slot)
+);
+COMMENT ON TABLE pgmq.tenant_usage IS
+  'Messages sent to the queues of tenants that have a quota, per month (its first day, UTC), in one row per backend slot; read the totals in pgmq.tenant_quota_usage.';
+SELECT pg_catalog.pg_extension_config_dump('pgmq.tenant_usage', '');
+
+CREATE FUNCTION pgmq._set_tenant_quota(tenant text, soft_limit bigint, hard_limit bigint) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tenant bigint := pgmq._tenant_id(tenant);
+BEGIN
+    IF soft_limit IS NULL AND hard_limit IS NULL THEN
+        RAISE EXCEPTION 'a quota needs a soft_limit, a hard_limit or both'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'To remove a tenant''s quota, call pgmq.remove_tenant_quota(tenant).';
+    END IF;
+    IF soft_limit <= 0 OR hard_limit <= 0 THEN
+        RAISE EXCEPTION 'quota limits must be positive numbers of messages, got soft % and hard %',
+                        coalesce(soft_limit::text, 'NULL'), coalesce(hard_limit::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF soft_limit > hard_limit THEN
+        RAISE EXCEPTION 'soft_limit (%) must not be above hard_limit (%)', soft_limit, hard_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO pgmq.tenant_quotas AS q (tenant_id, soft_limit, hard_limit)
+    VALUES (v_tenant, soft_limit, hard_limit)
+    ON CONFLICT (tenant_id) DO UPDATE SET soft_limit = EXCLUDED.soft_limit, hard_limit = EXCLUDED.hard_limit;
+END;
+$$;
+
+CREATE FUNCTION pgmq._remove_tenant_quota(tenant text) RETURNS boolean
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_deleted integer;
+BEGIN
+    DELETE FROM pgmq.tenant_quotas q WHERE q.tenant_id = pgmq._tenant_id(tenant);
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    RETURN v_deleted > 0;
+END;
+$$;
+
+COMMENT ON FUNCTION pgmq._set_tenant_quota(text, bigint, bigint) IS
+  'set_tenant_quota, run as the owner after the caller was found to be an operator.';
+COMMENT ON FUNCTION pgmq._remove_tenant_quota(text) IS
+  'remove_tenant_quota, run as the owner after the caller was found to be an operator.';
+
+CREATE FUNCTION pgmq.set_tenant_quota(tenant text, soft_limit bigint DEFAULT NULL, hard_limit bigint DEFAULT NULL)
+    RETURNS void AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.set_tenant_quota(text, bigint, bigint) IS
+  'Sets a tenant''s monthly quota of messages sent: a NOTICE past soft_limit, PT429 past hard_limit. Operators only.';
+CREATE FUNCTION pgmq.remove_tenant_quota(tenant text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.remove_tenant_quota(text) IS
+  'Removes a tenant''s quota (its usage is still counted until the month ends); false when it had none. Operators only.';
+
+CREATE VIEW pgmq.tenant_quota_usage WITH (security_invoker = true) AS
+SELECT t.slug                                                   AS tenant,
+       date_trunc('month', now() AT TIME ZONE 'UTC')::date      AS period,
+       COALESCE(u.sent, 0)                                      AS sent,
+       q.soft_limit,
+       q.hard_limit,
+       COALESCE(u.sent, 0) >= q.soft_limit                      AS over_soft_limit,
+       COALESCE(u.sent, 0) >= q.hard_limit                      AS at_hard_limit
+FROM pgmq.tenant_quotas q
+JOIN pgmq.tenants t ON t.tenant_id = q.tenant_id
+LEFT JOIN (SELECT s.tenant_id, sum(s.sent)::bigint AS sent FROM pgmq.tenant_usage s
+           WHERE s.period = date_trunc('month', now() AT TIME ZONE 'UTC')::date
+           GROUP BY s.tenant_id) u ON u.tenant_id = q.tenant_id;
+COMMENT ON VIEW pgmq.tenant_quota_usage IS
+  'This month''s messages sent by each tenant with a quota, against its soft and hard limits.';
+
+------------------------------------------------------------------------------
+-- Consumer-side limits and message retention: queue options
+------------------------------------------------------------------------------
+
+ALTER TABLE pgmq.queue_config
+    ADD COLUMN max_in_flight     integer  CHECK (max_in_flight BETWEEN 1 AND 1000000),
+    ADD COLUMN message_retention interval CHECK (message_retention > interval '0');
+
+-- WITH again: CREATE OR REPLACE VIEW resets the options a view does not restate.
+CREATE OR REPLACE VIEW pgmq.queue_options WITH (security_invoker = true) AS
+SELECT m.queue_name::text                      AS queue_name,
+       c.max_attempts,
+       COALESCE(c.backoff_base, 1)             AS backoff_base,
+       COALESCE(c.backoff_cap, 3600)           AS backoff_cap,
+       COALESCE(c.backoff_jitter, 'none')      AS backoff_jitter,
+       c.dead_letter_queue::text               AS dead_letter_queue,
+       c.default_vt,
+       c.archive_retention,
+       COALESCE(c.keep_history, false)         AS keep_history,
+       c.max_message_size,
+       COALESCE(c.paused, false)               AS paused,
+       COALESCE(c.idempotency_window, interval '24 hours') AS idempotency_window,
+       c.priority_aging,
+       c.breaker_threshold,
+       COALESCE(c.breaker_window, interval '1 minute')    AS breaker_window,
+       COALESCE(c.breaker_min_outcomes, 10)                AS breaker_min_outcomes,
+       COALESCE(c.breaker_cooldown, interval '30 seconds') AS breaker_cooldown,
+       c.max_in_flight,
+       c.message_retention
+FROM pgmq.meta m
+LEFT JOIN pgmq.queue_config c ON c.queue_name = m.queue_name;
+COMMENT ON VIEW pgmq.queue_options IS
+  'Every queue''s job options, defaults filled in; max_attempts NULL is unlimited, priority_aging NULL is no priorities, breaker_threshold NULL is no circuit breaker, max_in_flight NULL is no cap, message_retention NULL keeps messages until consumed.';
+
+DROP FUNCTION pgmq.set_queue_options(text, integer, double precision, double precision, text, text,
+                                     integer, interval, boolean, integer, boolean, interval, interval,
+                                     double precision, interval, integer, interval);
+DROP FUNCTION pgmq._set_queue_options(text, integer, double precision, double precision, text, text,
+                                      integer, interval, boolean, integer, boolean, interval, interval,
+                                      double precision, interval, integer, interval);
+
+CREATE FUNCTION pgmq._set_queue_options(
+    queue_name        text,
+    max_attempts      integer          DEFAULT NULL,
+    backoff_base      double precision DEFAULT NULL,
+    backoff_cap       double precision DEFAULT NULL,
+    backoff_jitter    text             DEFAULT NULL,
+    dead_letter_queue text             DEFAULT NULL,
+    default_vt        integer          DEFAULT NULL,
+    archive_retention interval         DEFAULT NULL,
+    keep_history      boolean          DEFAULT NULL,
+    max_message_size  integer          DEFAULT NULL,
+    paused            boolean          DEFAULT NULL,
+    idempotency_window interval        DEFAULT NULL,
+    priority_aging    interval         DEFAULT NULL,
+    breaker_threshold double precision DEFAULT NULL,
+    breaker_window    interval         DEFAULT NULL,
+    breaker_min_outcomes integer       DEFAULT NULL,
+    breaker_cooldown  interval         DEFAULT NULL,
+    max_in_flight     integer          DEFAULT NULL,
+    message_retention interval         DEFAULT NULL)
+RETURNS pgmq.queue_options
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name  varchar;
+    v_dlq   varchar;
+    v_row   pgmq.queue_options;
+    v_aging interval;
+BEGIN
+    -- One change at a time, so two changes cannot close a dead-letter cycle together.
+    LOCK TABLE pgmq.queue_config IN SHARE ROW EXCLUSIVE MODE;
+    v_name := pgmq.registered_queue_name(_set_queue_options.queue_name);
+
+    IF _set_queue_options.max_attempts NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'max_attempts must be from 1 to 1000000, got %', _set_queue_options.max_attempts
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For unlimited attempts, reset it: pgmq.reset_queue_options(queue_name, ARRAY[''max_attempts'']).';
+    END IF;
+    IF NOT (_set_queue_options.backoff_base > 0 AND _set_queue_options.backoff_base <= 2592000) THEN
+        RAISE EXCEPTION 'backoff_base must be seconds above 0 and at most 2592000 (30 days), got %',
+                        _set_queue_options.backoff_base
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (_set_queue_options.backoff_cap > 0 AND _set_queue_options.backoff_cap <= 2592000) THEN
+        RAISE EXCEPTION 'backoff_cap must be seconds above 0 and at most 2592000 (30 days), got %',
+                        _set_queue_options.backoff_cap
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF _set_queue_options.backoff_jitter NOT IN ('none', 'full', 'equal') THEN
+        RAISE EXCEPTION 'backoff_jitter must be none, full or equal, got "%"', _set_queue_options.backoff_jitter
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF _set_queue_options.default_vt NOT BETWEEN 0 AND 31536000 THEN
+        RAISE EXCEPTION 'default_vt must be seconds from 0 to 31536000 (a year), got %', _set_queue_options.default_vt
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF _set_queue_options.archive_retention <= interval '0' THEN
+        RAISE EXCEPTION 'archive_retention must be a positive interval, got %', _set_queue_options.archive_retention
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF _set_queue_options.max_message_size <= 0 THEN
+        RAISE EXCEPTION 'max_message_size must be a positive number of bytes, got %', _set_queue_options.max_message_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (_set_queue_options.idempotency_window > interval '0'
+            AND _set_queue_options.idempotency_window <= interval '365 days') THEN
+        RAISE EXCEPTION 'idempotency_window must be above 0 and at most 365 days, got %',
+                        _set_queue_options.idempotency_window
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (_set_queue_options.priority_aging >= interval '1 millisecond'
+            AND _set_queue_options.priority_aging <= interval '1 day') THEN
+        RAISE EXCEPTION 'priority_aging must be from 1 millisecond to 1 day, got %', _set_queue_options.priority_aging
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (_set_queue_options.breaker_threshold > 0 AND _set_queue_options.breaker_threshold <= 1) THEN
+        RAISE EXCEPTION 'breaker_threshold must be a share of nacks above 0 and at most 1, got %',
+                        _set_queue_options.breaker_threshold
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (_set_queue_options.breaker_window >= interval '1 second'
+            AND _set_queue_options.breaker_window <= interval '1 day') THEN
+        RAISE EXCEPTION 'breaker_window must be from 1 second to 1 day, got %', _set_queue_options.breaker_window
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF _set_queue_options.breaker_min_outcomes NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'breaker_min_outcomes must be from 1 to 1000000, got %', _set_queue_options.breaker_min_outcomes
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (_set_queue_options.breaker_cooldown >= interval '1 second'
+            AND _set_queue_options.breaker_cooldown <= interval '1 day') THEN
+        RAISE EXCEPTION 'breaker_cooldown must be from 1 second to 1 day, got %', _set_queue_options.breaker_cooldown
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF _set_queue_options.max_in_flight NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'max_in_flight must be from 1 to 1000000 messages, got %', _set_queue_options.max_in_flight
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'To remove the cap, reset it: pgmq.reset_queue_options(queue_name, ARRAY[''max_in_flight'']).';
+    END IF;
+    IF _set_queue_options.message_retention <= interval '0' THEN
+        RAISE EXCEPTION 'message_retention must be a positive interval, got %', _set_queue_options.message_retention
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF _set_queue_options.dead_letter_queue IS NOT NULL THEN
+        -- A dead-letter queue the caller may not see is one that does not exist.
+        SELECT m.queue_name INTO v_dlq
+        FROM pgmq.meta m
+        WHERE lower(m.queue_name) = lower(_set_queue_options.dead_letter_queue)
+          AND pgmq.queue_visible(m.queue_name::text);
+        IF v_dlq IS NULL THEN
+            RAISE EXCEPTION 'dead-letter queue "%" does not exist', _set_queue_options.dead_letter_queue
+                USING ERRCODE = 'undefined_table', HINT = 'Create it with pgmq.create() first.';
+        END IF;
+        IF v_dlq = v_name THEN
+            RAISE EXCEPTION 'queue "%" cannot be its own dead-letter queue', v_name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- A cycle of dead-letter queues is refused by the table's trigger, which reads
+        -- with the latest snapshot (the LOCK above makes that include every change).
+    END IF;
+
+    SELECT c.priority_aging INTO v_aging FROM pgmq.queue_config c WHERE c.queue_name = v_name;
+
+    INSERT INTO pgmq.queue_config AS c
+        (queue_name, max_attempts, backoff_base, backoff_cap, backoff_jitter, dead_letter_queue,
+         default_vt, archive_retention, keep_history, max_message_size, paused,
+         idempotency_window, priority_aging, breaker_threshold, breaker_window,
+         breaker_min_outcomes, breaker_cooldown, max_in_flight, message_retention)
+    VALUES (v_name, _set_queue_options.max_attempts, _set_queue_options.backoff_base,
+            _set_queue_options.backoff_cap, _set_queue_options.backoff_jitter, v_dlq,
+            _set_queue_options.default_vt, _set_queue_options.archive_retention,
+            _set_queue_options.keep_history, _set_queue_options.max_message_size,
+            _set_queue_options.paused, _set_queue_options.idempotency_window,
+            _set_queue_options.priority_aging, _set_queue_options.breaker_threshold,
+            _set_queue_options.breaker_window, _set_queue_options.breaker_min_outcomes,
+            _set_queue_options.breaker_cooldown, _set_queue_options.max_in_flight,
+            _set_queue_options.message_retention)
+    ON CONFLICT ON CONSTRAINT queue_config_pkey DO UPDATE SET
+        max_attempts      = COALESCE(EXCLUDED.max_attempts, c.max_attempts),
+        backoff_base      = COALESCE(EXCLUDED.backoff_base, c.backoff_base),
+        backoff_cap       = COALESCE(EXCLUDED.backoff_cap, c.backoff_cap),
+        backoff_jitter    = COALESCE(EXCLUDED.backoff_jitter, c.backoff_jitter),
+        dead_letter_queue = COALESCE(EXCLUDED.dead_letter_queue, c.dead_letter_queue),
+        default_vt        = COALESCE(EXCLUDED.default_vt, c.default_vt),
+        archive_retention = COALESCE(EXCLUDED.archive_retention, c.archive_retention),
+        keep_history      = COALESCE(EXCLUDED.keep_history, c.keep_history),
+        max_message_size  = COALESCE(EXCLUDED.max_message_size, c.max_message_size),
+        paused            = COALESCE(EXCLUDED.paused, c.paused),
+        idempotency_window = COALESCE(EXCLUDED.idempotency_window, c.idempotency_window),
+        priority_aging    = COALESCE(EXCLUDED.priority_aging, c.priority_aging),
+        breaker_threshold = COALESCE(EXCLUDED.breaker_threshold, c.breaker_threshold),
+        breaker_window    = COALESCE(EXCLUDED.breaker_window, c.breaker_window),
+        breaker_min_outcomes = COALESCE(EXCLUDED.breaker_min_outcomes, c.breaker_min_outcomes),
+        breaker_cooldown  = COALESCE(EXCLUDED.breaker_cooldown, c.breaker_cooldown),
+        max_in_flight     = COALESCE(EXCLUDED.max_in_flight, c.max_in_flight),
+        message_retention = COALESCE(EXCLUDED.message_retention, c.message_retention);
+
+    IF _set_queue_options.priority_aging IS DISTINCT FROM v_aging
+       AND _set_queue_options.priority_aging IS NOT NULL THEN
+        PERFORM pgmq._sync_priority_index(v_name);
+    END IF;
+
+    SELECT * INTO v_row FROM pgmq.queue_options o WHERE o.queue_name = v_name;
+    RETURN v_row;
+END;
+$$;
+REVOKE ALL ON FUNCTION pgmq._set_queue_options(text, integer, double precision, double precision, text, text,
+    integer, interval, boolean, integer, boolean, interval, interval, double precision, interval,
+    integer, interval, integer, interval) FROM PUBLIC;
+COMMENT ON FUNCTION pgmq._set_queue_options(text, integer, double precision, double precision, text, text,
+    integer, interval, boolean, integer, boolean, interval, interval, double precision, interval,
+    integer, interval, integer, interval) IS
+  'set_queue_options, run as the owner after the caller''s manage permission was checked.';
+
+CREATE FUNCTION pgmq.set_queue_options(
+    queue_name        text,
+    max_attempts      integer          DEFAULT NULL,
+    backoff_base      double precision DEFAULT NULL,
+    backoff_cap       double precision DEFAULT NULL,
+    backoff_jitter    text             DEFAULT NULL,
+    dead_letter_queue text             DEFAULT NULL,
+    default_vt        integer          DEFAULT NULL,
+    archive_retention interval         DEFAULT NULL,
+    keep_history      boolean          DEFAULT NULL,
+    max_message_size  integer          DEFAULT NULL,
+    paused            boolean          DEFAULT NULL,
+    idempotency_window interval        DEFAULT NULL,
+    priority_aging    interval         DEFAULT NULL,
+    breaker_threshold double precision DEFAULT NULL,
+    breaker_window    interval         DEFAULT NULL,
+    breaker_min_outcomes integer       DEFAULT NULL,
+    breaker_cooldown  interval         DEFAULT NULL,
+    max_in_flight     integer          DEFAULT NULL,
+    message_retention interval         DEFAULT NULL)
+RETURNS pgmq.queue_options
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.set_queue_options(text, integer, double precision, double precision, text, text,
+    integer, interval, boolean, integer, boolean, interval, interval, double precision, interval,
+    integer, interval, integer, interval) IS
+  'Sets the named job options of a queue; options left NULL keep their value. Returns all of them. Needs manage.';
+
+-- reset_queue_options learns the two new options.
+CREATE OR REPLACE FUNCTION pgmq._reset_queue_options(queue_name text, options text[] DEFAULT NULL)
+RETURNS pgmq.queue_options
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_known CONSTANT text[] := ARRAY['max_attempts', 'backoff_base', 'backoff_cap', 'backoff_jitter',
+                                     'dead_letter_queue', 'default_vt', 'archive_retention',
+                                     'keep_history', 'max_message_size', 'paused',
+                                     'idempotency_window', 'priority_aging', 'breaker_threshold',
+                                     'breaker_window', 'breaker_min_outcomes', 'breaker_cooldown',
+                                     'max_in_flight', 'message_retention'];
+    v_name  varchar;
+    v_bad   text;
+    v_row   pgmq.queue_options;
+    v_aging interval;
+    v_opts  text[] := _reset_queue_options.options;
+BEGIN
+    LOCK TABLE pgmq.queue_config IN SHARE ROW EXCLUSIVE MODE;
+    v_name := pgmq.registered_queue_name(_reset_queue_options.queue_name);
+    SELECT c.priority_aging INTO v_aging FROM pgmq.queue_config c WHERE c.queue_name = v_name;
+    IF v_opts IS NULL THEN
+        DELETE FROM pgmq.queue_config c WHERE c.queue_name = v_name;
+    ELSE
+        SELECT o INTO v_bad FROM unnest(v_opts) o WHERE o IS NULL OR o <> ALL (v_known) LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'unknown queue option "%"', v_bad
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Options are: ' || array_to_string(v_known, ', ') || '.';
+        END IF;
+        UPDATE pgmq.queue_config c SET
+            max_attempts      = CASE WHEN 'max_attempts' = ANY (v_opts) THEN NULL ELSE c.max_attempts END,
+            backoff_base      = CASE WHEN 'backoff_base' = ANY (v_opts) THEN NULL ELSE c.backoff_base END,
+            backoff_cap       = CASE WHEN 'backoff_cap' = ANY (v_opts) THEN NULL ELSE c.backoff_cap END,
+            backoff_jitter    = CASE WHEN 'backoff_jitter' = ANY (v_opts) THEN NULL ELSE c.backoff_jitter END,
+            dead_letter_queue = CASE WHEN 'dead_letter_queue' = ANY (v_opts) THEN NULL ELSE c.dead_letter_queue END,
+            default_vt        = CASE WHEN 'default_vt' = ANY (v_opts) THEN NULL ELSE c.default_vt END,
+            archive_retention = CASE WHEN 'archive_retention' = ANY (v_opts) THEN NULL ELSE c.archive_retention END,
+            keep_history      = CASE WHEN 'keep_history' = ANY (v_opts) THEN NULL ELSE c.keep_history END,
+            max_message_size  = CASE WHEN 'max_message_size' = ANY (v_opts) THEN NULL ELSE c.max_message_size END,
+            paused            = CASE WHEN 'paused' = ANY (v_opts) THEN NULL ELSE c.paused END,
+            idempotency_window = CASE WHEN 'idempotency_window' = ANY (v_opts) THEN NULL ELSE c.idempotency_window END,
+            priority_aging    = CASE WHEN 'priority_aging' = ANY (v_opts) THEN NULL ELSE c.priority_aging END,
+            breaker_threshold = CASE WHEN 'breaker_threshold' = ANY (v_opts) THEN NULL ELSE c.breaker_threshold END,
+            breaker_window    = CASE WHEN 'breaker_window' = ANY (v_opts) THEN NULL ELSE c.breaker_window END,
+            breaker_min_outcomes = CASE WHEN 'breaker_min_outcomes' = ANY (v_opts) THEN NULL ELSE c.breaker_min_outcomes END,
+            breaker_cooldown  = CASE WHEN 'breaker_cooldown' = ANY (v_opts) THEN NULL ELSE c.breaker_cooldown END,
+            max_in_flight     = CASE WHEN 'max_in_flight' = ANY (v_opts) THEN NULL ELSE c.max_in_flight END,
+            message_retention = CASE WHEN 'message_retention' = ANY (v_opts) THEN NULL ELSE c.message_retention END
+        WHERE c.queue_name = v_name;
+    END IF;
+    IF v_aging IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pgmq.queue_config c WHERE c.queue_name = v_name AND c.priority_aging IS NOT NULL) THEN
+        PERFORM pgmq._sync_priority_index(v_name);
+    END IF;
+    -- A breaker turned off forgets its state; turned on again, it starts closed.
+    DELETE FROM pgmq.breaker_state b
+    WHERE b.queue_name = v_name
+      AND NOT EXISTS (SELECT 1 FROM pgmq.queue_config c
+                      WHERE c.queue_name = v_name AND c.breaker_threshold IS NOT NULL);
+    SELECT * INTO v_row FROM pgmq.queue_options o WHERE o.queue_name = v_name;
+    RETURN v_row;
+END;
+$$;
+
+------------------------------------------------------------------------------
+-- Maintenance
+------------------------------------------------------------------------------
+
+-- Steps other features add to maintenance (the metrics roll-up registers
+-- here): each is a function taking batch_size and returning the rows it
+-- handled, run by pgmq.run_maintenance() after queue_ext's own steps.
+CREATE TABLE pgmq.maintenance_steps (
+    step     text PRIMARY KEY CONSTRAINT maintenance_step_name CHECK (step ~ '^[a-z][a-z0-9_]{0,62}$'),
+    function regprocedure NOT NULL,
+    position integer NOT NULL DEFAULT 100
+);
+COMMENT ON TABLE pgmq.maintenance_steps IS
+  'Further steps of pgmq.run_maintenance(): function(batch_size integer) returning bigint, run in position order as the extension owner. Only the owner may add rows.';
+SELECT pg_catalog.pg_extension_config_dump('pgmq.maintenance_steps', '');
+
+CREATE FUNCTION pgmq._dead_letter_exhausted(queue_name text, batch_size integer) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'queue_ext_dead_letter_exhausted' LANGUAGE C;
+COMMENT ON FUNCTION pgmq._dead_letter_exhausted(text, integer) IS
+  'Moves up to batch_size messages of the queue whose last allowed delivery has lapsed to its dead letters; returns how many.';
+
+CREATE FUNCTION pgmq._run_maintenance(batch_size integer DEFAULT 10000)
+RETURNS TABLE (step text, queue_name text, affected bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue record;
+    v_step  record;
+    v_n     bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'batch_size must be from 1 to 1000000 rows, got %', coalesce(batch_size::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOR v_queue IN
+        SELECT m.queue_name::text AS name, o.max_attempts, o.archive_retention, o.message_retention
+        FROM pgmq.meta m JOIN pgmq.queue_options o ON o.queue_name = m.queue_name::text
+        ORDER BY m.queue_name
+    LOOP
+        -- Exhausted messages: delivered as often as allowed and never acked.
+        v_n := pgmq._dead_letter_exhausted(v_queue.name, batch_size);
+        IF v_n > 0 THEN
+            step := 'dead_letter'; queue_name := v_queue.name; affected := v_n; RETURN NEXT;
+        END IF;
+
+        IF v_queue.message_retention IS NOT NULL THEN
+            EXECUTE format(
+                'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
+                ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+                ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))',
+                pgmq.format_table_name(v_queue.name, 'q'))
+            USING v_queue.message_retention, batch_size;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            IF v_n > 0 THEN
+                step := 'message_retention'; queue_name := v_queue.name; affected := v_n; RETURN NEXT;
+            END IF;
+        END IF;
+
+        IF v_queue.archive_retention IS NOT NULL THEN
+            EXECUTE format(
+                'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
+                ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+                ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))',
+                pgmq.format_table_name(v_queue.name, 'a'))
+            USING v_queue.archive_retention, batch_size;
+            GET DIAGNOSTICS v_n = ROW_COUNT;
+            IF v_n > 0 THEN
+                step := 'archive_retention'; queue_name := v_queue.name; affected := v_n; RETURN NEXT;
+            END IF;
+        END IF;
+    END LOOP;
+
+    v_n := pgmq._expire_idempotency_keys(batch_size);
+    IF v_n > 0 THEN
+        step := 'idempotency_keys'; queue_name := NULL; affected := v_n; RETURN NEXT;
+    END IF;
+
+    v_n := pgmq._fold_tenant_usage(batch_size);
+    IF v_n > 0 THEN
+        step := 'tenant_usage'; queue_name := NULL; affected := v_n; RETURN NEXT;
+    END IF;
+
+    FOR v_step IN SELECT s.step, s.function FROM pgmq.maintenance_steps s ORDER BY s.position, s.step LOOP
+        EXECUTE format('SELECT %s($1)', v_step.function::regproc::text) INTO v_n USING batch_size;
+        IF v_n > 0 THEN
+            step := v_step.step; queue_name := NULL; affected := v_n; RETURN NEXT;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Past months' usage rows, one per backend slot, folded into slot 0.
+CREATE FUNCTION pgmq._fold_tenant_usage(batch_size integer) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_folded bigint;
+BEGIN
+    WITH gone AS (
+        DELETE FROM pgmq.tenant_usage u
+        WHERE (u.tenant_id, u.period, u.slot) IN (
+            SELECT s.tenant_id, s.period, s.slot FROM pgmq.tenant_usage s
+            WHERE s.period < date_trunc('month', now() AT TIME ZONE 'UTC')::date AND s.slot <> 0
+            ORDER BY s.tenant_id, s.period, s.slot LIMIT batch_size FOR UPDATE SKIP LOCKED)
+        RETURNING u.tenant_id, u.period, u.sent),
+    folded AS (
+        INSERT INTO pgmq.tenant_usage AS t (tenant_id, period, slot, sent)
+        SELECT g.tenant_id, g.period, 0, sum(g.sent) FROM gone g GROUP BY g.tenant_id, g.period
+        ON CONFLICT (tenant_id, period, slot) DO UPDATE SET sent = t.sent + EXCLUDED.sent
+        RETURNING 1)
+    SELECT count(*) INTO v_folded FROM gone;
+    RETURN v_folded;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._fold_tenant_usage(integer) IS
+  'Folds up to batch_size per-backend usage rows of past months into one row per tenant and month.';
+
+COMMENT ON FUNCTION pgmq._run_maintenance(integer) IS
+  'run_maintenance, run as the owner after the caller was found to be an operator.';
+
+CREATE FUNCTION pgmq.run_maintenance(batch_size integer DEFAULT 10000)
+RETURNS TABLE (step text, queue_name text, affected bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.run_maintenance(integer) IS
+  'One pass of maintenance in the caller''s transaction: for every queue up to batch_size exhausted messages dead-lettered, messages past message_retention and archived rows past archive_retention deleted; then expired idempotency keys, past months'' usage, and the steps in pgmq.maintenance_steps. Returns what it did. Operators only.';
+
+CREATE PROCEDURE pgmq.maintain(batch_size integer DEFAULT 10000, max_passes integer DEFAULT 100)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_passes integer := 0;
+    v_work   bigint;
+BEGIN
+    IF max_passes IS NULL OR max_passes < 1 THEN
+        RAISE EXCEPTION 'max_passes must be a positive number, got %', coalesce(max_passes::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    LOOP
+        SELECT COALESCE(pg_catalog.max(m.affected), 0) INTO v_work FROM pgmq.run_maintenance(batch_size) m;
+        v_passes := v_passes + 1;
+        -- Each pass commits: deletes land in bounded batches that vacuum can
+        -- reclaim, and no lock or snapshot is held across the run.
+        COMMIT;
+        EXIT WHEN v_work < batch_size OR v_passes >= max_passes;
+    END LOOP;
+END;
+$$;
+COMMENT ON PROCEDURE pgmq.maintain(integer, integer) IS
+  'Runs pgmq.run_maintenance() pass after pass, committing after each, until a pass leaves no full batch (or max_passes). CALL it outside a transaction block; pg_cron runs it (pgmq.schedule_maintenance). Operators only.';
+
+CREATE FUNCTION pgmq._schedule_maintenance(schedule text DEFAULT '* * * * *') RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_version text;
+    v_job     bigint;
+    v_message text;
+BEGIN
+    IF schedule IS NULL OR btrim(schedule) = '' THEN
+        RAISE EXCEPTION 'schedule must not be NULL or empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.extversion INTO v_version FROM pg_extension e WHERE e.extname = 'pg_cron';
+    IF v_version IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'pgmq.maintain() runs without pg_cron; only its schedule needs it.',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, then CREATE EXTENSION pg_cron. Or run CALL pgmq.maintain() from another scheduler.';
+    END IF;
+    BEGIN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO v_job
+            USING 'queue_ext_maintenance', schedule, 'CALL pgmq.maintain()';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
+        RAISE EXCEPTION 'pg_cron % does not accept the schedule %', v_version, quote_literal(schedule)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'pg_cron said: ' || v_message,
+                  HINT = CASE WHEN string_to_array(split_part(v_version, '-', 1), '.')::int[] < ARRAY[1, 5] THEN
+                      'pg_cron ' || v_version || ' takes five-field cron schedules (minute hour day month weekday), the most frequent being ''* * * * *'', every minute; ''N seconds'' needs pg_cron 1.5 or later.'
+                  ELSE 'Use a five-field cron schedule, or ''N seconds'' with N from 1 to 59.' END;
+    END;
+    RETURN v_job;
+END;
+$$;
+
+CREATE FUNCTION pgmq._unschedule_maintenance() RETURNS boolean
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_job bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.username = current_user'
+        INTO v_job USING 'queue_ext_maintenance';
+    IF v_job IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT cron.unschedule($1)' USING v_job;
+    RETURN true;
+END;
+$$;
+
+COMMENT ON FUNCTION pgmq._schedule_maintenance(text) IS
+  'schedule_maintenance, run as the owner after the caller was found to be an operator.';
+COMMENT ON FUNCTION pgmq._unschedule_maintenance() IS
+  'unschedule_maintenance, run as the owner after the caller was found to be an operator.';
+
+CREATE FUNCTION pgmq.schedule_maintenance(schedule text DEFAULT '* * * * *') RETURNS bigint
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.schedule_maintenance(text) IS
+  'Has pg_cron CALL pgmq.maintain() on this schedule, as the extension owner (job queue_ext_maintenance, replaced when scheduled again); returns the job id. Operators only.';
+CREATE FUNCTION pgmq.unschedule_maintenance() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.unschedule_maintenance() IS
+  'Removes the pg_cron job of pgmq.schedule_maintenance(); false when there was none. Operators only.';
+
+------------------------------------------------------------------------------
+-- Rights
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    v_fn regprocedure;
+BEGIN
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = 'pgmq'::regnamespace AND p.proname LIKE '\_%'
+          AND p.proname NOT IN ('_security_changed', '_audit_log_refuse_change', '_caller_may')
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_fn);
+    END LOOP;
+END;
+$$;
+
+ALTER TABLE pgmq.rate_limits ENABLE ROW LEVEL SECURITY;
+CREATE POLICY queue_ext_rows ON pgmq.rate_limits AS PERMISSIVE USING (true);
+CREATE POLICY queue_ext_tenant ON pgmq.rate_limits AS RESTRICTIVE
+    USING (CASE WHEN scope = 'queue' THEN pgmq.queue_visible(queue_name) ELSE pgmq.tenant_visible(tenant_id) END);
+ALTER TABLE pgmq.tenant_quotas ENABLE ROW LEVEL SECURITY;
+CREATE POLICY queue_ext_rows ON pgmq.tenant_quotas AS PERMISSIVE USING (true);
+CREATE POLICY queue_ext_tenant ON pgmq.tenant_quotas AS RESTRICTIVE USING (pgmq.tenant_visible(tenant_id));
+ALTER TABLE pgmq.tenant_usage ENABLE ROW LEVEL SECURITY;
+CREATE POLICY queue_ext_rows ON pgmq.tenant_usage AS PERMISSIVE USING (true);
+CREATE POLICY queue_ext_tenant ON pgmq.tenant_usage AS RESTRICTIVE USING (pgmq.tenant_visible(tenant_id));
+-- No policy: nobody but the owner sees a row.
+ALTER TABLE pgmq.rate_limit_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgmq.maintenance_steps ENABLE ROW LEVEL SECURITY;
+
+-- pgmq's default privileges give pg_monitor SELECT on new tables: not on tenants' data.
+REVOKE ALL ON pgmq.rate_limits, pgmq.rate_limit_buckets, pgmq.tenant_quotas, pgmq.tenant_usage,
+              pgmq.maintenance_steps FROM PUBLIC, pg_monitor;
+GRANT SELECT ON pgmq.tenant_quota_usage TO PUBLIC;
+
+-- Tenant roles read their own limits, quota and usage.
+DO $$
+DECLARE
+    v_role regrole;
+BEGIN
+    FOR v_role IN SELECT r.role FROM pgmq.tenant_roles r LOOP
+        EXECUTE format('GRANT SELECT ON pgmq.rate_limits, pgmq.tenant_quotas, pgmq.tenant_usage TO %s', v_role);
+    END LOOP;
+END;
+$$;
+DO $$
+DECLARE
+    v_def text := pg_get_functiondef('pgmq._tenant_reads(regrole, bigint, boolean)'::regprocedure);
+    v_from text := '''pgmq.idempotency_keys''';
+BEGIN
+    IF position(v_from IN v_def) = 0 THEN
+        RAISE EXCEPTION 'pgmq._tenant_reads has no table list to extend';
+    END IF;
+    EXECUTE replace(v_def, v_from, '''pgmq.idempotency_keys, pgmq.rate_limits, pgmq.tenant_quotas, pgmq.tenant_usage''');
+END;
+$$;

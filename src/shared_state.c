@@ -1,0 +1,72 @@
+/*
+ * shared_state.c
+ *	  queue_ext's shared memory: requested while preloading, set up at
+ *	  postmaster start, and the one place that knows whether it exists.
+ *
+ * queue_ext loads anywhere. Only when it is in shared_preload_libraries does
+ * _PG_init get to request shared memory (shmem_request_hook), so each feature
+ * that keeps state there (rate-limit buckets today) asks shared_state_ready()
+ * and, when it is false, uses its documented fallback. Features size their
+ * own part and attach to it from the startup hook; they share one named
+ * LWLock tranche, one lock per feature (SharedLockId).
+ */
+#include "queue_ext.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#define SHARED_TRANCHE "queue_ext"
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static bool preloaded = false;
+static LWLockPadded *shared_locks = NULL;
+
+static void
+shared_state_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(ratelimit_shmem_size());
+	RequestNamedLWLockTranche(SHARED_TRANCHE, SHARED_LOCK_COUNT);
+}
+
+static void
+shared_state_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared_locks = GetNamedLWLockTranche(SHARED_TRANCHE);
+	ratelimit_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* From _PG_init: asks for shared memory when, and only when, preloading. */
+void
+shared_state_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shared_state_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shared_state_startup;
+}
+
+/* True when queue_ext was preloaded and its shared memory is set up. */
+bool
+shared_state_ready(void)
+{
+	return preloaded && shared_locks != NULL;
+}
+
+LWLock *
+shared_lock(SharedLockId id)
+{
+	Assert(shared_state_ready());
+	return &shared_locks[id].lock;
+}
