@@ -177,6 +177,33 @@ awk -F'\t' "$awk_common"'
   }' "$out/tenancy.tsv"
 fi
 
+if [ -s "$out/limits.tsv" ]; then
+cat <<MD
+
+## Rate limits that do not bite (synchronous_commit off)
+
+Each pgbench (4 clients, ${seconds} s) mixes a call on a queue without limits
+and the same call on a queue under five limits, all far above the load: its
+tenant's send and read limits and its own send, read and deliver limits
+(token buckets in shared memory; a send passes two buckets, a read three).
+Queues filled alike (${ordering_fill} messages). Median latency of each script over
+$(cut -f2 "$out/limits.tsv" | sort -u | wc -l) runs; the ratio is the throughput the limited call implies relative to
+the unlimited one (goal: 0.95 or more).
+
+| call | no limit latency (ms) | limited latency (ms) | ratio | runs (no limit / limited, ms) |
+|---|---:|---:|---:|---|
+MD
+awk -F'\t' "$awk_common"'
+  BEGIN { label["send"] = "send"; label["read1_delete"] = "read 1 + delete" }
+  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; o[$1] = o[$1] " " $3; k[$1] = k[$1] " " $4 }
+  END {
+    for (i = 1; i <= n; i++) {
+      mo = median(o[order[i]]); mk = median(k[order[i]])
+      printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", label[order[i]], mo, mk, mo / mk, substr(o[order[i]], 2), substr(k[order[i]], 2)
+    }
+  }' "$out/limits.tsv"
+fi
+
 if [ -s "$out/grouped.tsv" ]; then
 cat <<MD
 

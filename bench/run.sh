@@ -31,6 +31,11 @@
 # pgmq_public as a PostgREST request, by an operator and with a tenant's API
 # key, in one pgbench.
 #
+# Then the limits runs (BENCH_PAIRED_REPS): send and read 1 + delete on a
+# queue whose tenant and whose own limits (send, read, deliver) are set far
+# above the load, beside the same calls on a queue without limits, in one
+# pgbench.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh queue of BENCH_CHURN_FILL (default 3 M) messages, throughput every 5 s.
 #
@@ -49,7 +54,7 @@ prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
 rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
-      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv
+      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -212,6 +217,37 @@ for rep in $(seq 1 "$paired_reps"); do
     printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/tenancy.tsv"
   done
 done
+
+# Rate limits that do not bite: the limited queue belongs to a tenant with
+# send and read limits of its own, and has its own send, read and deliver
+# limits, all far above what 4 clients can do; the plain queue has none.
+limits_tables() {
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta WHERE queue_name LIKE 'bench%';
+DELETE FROM pgmq.rate_limits; DELETE FROM pgmq.api_keys; DELETE FROM pgmq.queue_grants; DELETE FROM pgmq.tenants;
+SELECT pgmq.create_tenant('bench_lt');
+SELECT pgmq.create(q) FROM unnest(ARRAY['bench', 'bench_limited']) q;
+SELECT pgmq.set_queue_tenant('bench_limited', 'bench_lt');
+SELECT count(*) FROM unnest(ARRAY['send', 'read']) a, pgmq.set_rate_limit('tenant', 'bench_lt', a, 1e8, '1 second', 1e8) l;
+SELECT count(*) FROM unnest(ARRAY['send', 'read', 'deliver']) a, pgmq.set_rate_limit('queue', 'bench_limited', a, 1e8, '1 second', 1e8) l;
+INSERT INTO pgmq.q_bench (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+INSERT INTO pgmq.q_bench_limited (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+VACUUM ANALYZE pgmq.q_bench, pgmq.q_bench_limited;
+CHECKPOINT;
+SQL
+}
+for rep in $(seq 1 "$paired_reps"); do
+  for op in send read1_delete; do
+    limits_tables
+    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
+      -f "bench/workloads/${op}_ext.sql@1" -f "bench/workloads/${op}_limited.sql@1" \
+      >"$out/limits.$op.$rep.log" 2>&1 || { cat "$out/limits.$op.$rep.log" >&2; exit 1; }
+    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/limits.$op.$rep.log" | paste -sd' ')
+    printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/limits.tsv"
+  done
+done
+psql -qX -c "DELETE FROM pgmq.rate_limits" -c "DELETE FROM pgmq.tenants WHERE slug = 'bench_lt' AND NOT EXISTS (SELECT FROM pgmq.queue_tenants q WHERE q.tenant_id = tenants.tenant_id)" >/dev/null
 
 # A grouped read of 10 on 1 M messages in 10 k groups (sent round robin, with
 # the fifo index), beside the same read done pgmq 1.13's way, one client,
