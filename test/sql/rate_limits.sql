@@ -97,6 +97,8 @@ BEGIN;
 SELECT pgmq.authenticate(:'limited_key');
 SELECT count(*) AS sent FROM pgmq.send_batch('rl_jobs', ARRAY['{"k": 1}', '{"k": 2}']::jsonb[]);
 SELECT pg_temp.refusal($$SELECT pgmq.send('rl_jobs', '{"k": 3}')$$);
+-- Through the RPC schema too: PostgREST turns PT429 into HTTP 429.
+SELECT pg_temp.refusal($$SELECT pgmq_public.send('rl_jobs', '{"k": 3}')$$);
 COMMIT;
 BEGIN;
 SELECT pgmq.authenticate(:'unlimited_key');
