@@ -17,9 +17,22 @@ awk_common='
     names["send"] = "send 1"; names["send_batch100"] = "send_batch 100"
     names["read1_delete"] = "read 1 + delete"; names["read100_delete"] = "read 100 + delete array"
     names["read1_ack"] = "read 1 + ack"; names["read1_nack"] = "read 1 + nack"
-    names["archive"] = "archive 1"
+    names["archive"] = "archive 1"; names["read_delete"] = "read 1 + delete"
   }
 '
+
+# Rows of a two-script table (label, rep, latency of each): medians, the
+# throughput ratio of the second to the first, and every run.
+pair_rows() {
+  awk -F'\t' "$awk_common"'
+    { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; a[$1] = a[$1] " " $3; b[$1] = b[$1] " " $4 }
+    END {
+      for (i = 1; i <= n; i++) {
+        ma = median(a[order[i]]); mb = median(b[order[i]])
+        printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", names[order[i]], ma, mb, ma / mb, substr(a[order[i]], 2), substr(b[order[i]], 2)
+      }
+    }' "$1"
+}
 
 cat <<MD
 # Benchmark results
@@ -166,15 +179,7 @@ implies relative to the operator's (goal: 0.7 or more).
 | call | operator latency (ms) | API key latency (ms) | ratio | runs (operator / key, ms) |
 |---|---:|---:|---:|---|
 MD
-awk -F'\t' "$awk_common"'
-  BEGIN { label["send"] = "send"; label["read_delete"] = "read 1 + delete" }
-  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; o[$1] = o[$1] " " $3; k[$1] = k[$1] " " $4 }
-  END {
-    for (i = 1; i <= n; i++) {
-      mo = median(o[order[i]]); mk = median(k[order[i]])
-      printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", label[order[i]], mo, mk, mo / mk, substr(o[order[i]], 2), substr(k[order[i]], 2)
-    }
-  }' "$out/tenancy.tsv"
+pair_rows "$out/tenancy.tsv"
 fi
 
 if [ -s "$out/limits.tsv" ]; then
@@ -193,15 +198,7 @@ the unlimited one (goal: 0.95 or more).
 | call | no limit latency (ms) | limited latency (ms) | ratio | runs (no limit / limited, ms) |
 |---|---:|---:|---:|---|
 MD
-awk -F'\t' "$awk_common"'
-  BEGIN { label["send"] = "send"; label["read1_delete"] = "read 1 + delete" }
-  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; o[$1] = o[$1] " " $3; k[$1] = k[$1] " " $4 }
-  END {
-    for (i = 1; i <= n; i++) {
-      mo = median(o[order[i]]); mk = median(k[order[i]])
-      printf "| %s | %.3f | %.3f | %.2f | %s / %s |\n", label[order[i]], mo, mk, mo / mk, substr(o[order[i]], 2), substr(k[order[i]], 2)
-    }
-  }' "$out/limits.tsv"
+pair_rows "$out/limits.tsv"
 fi
 
 if [ -s "$out/grouped.tsv" ]; then

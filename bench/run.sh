@@ -100,6 +100,18 @@ run_pgbench() {
   sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$log"
 }
 
+# One pgbench mixing the given scripts (-f ...@weight) at synchronous_commit
+# off; appends "label rep latency..." (each script's average, in order) to
+# $out/$tsv.tsv. Extra pgbench options may follow the scripts.
+paired_pgbench() {
+  local tsv="$1" label="$2" rep="$3"; shift 3
+  local log="$out/$tsv.$label.$rep.log" lat
+  PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" "$@" \
+    >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+  lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$log" | paste -sd' ')
+  printf '%s\t%s\t%s\n' "$label" "$rep" "${lat// /$'\t'}" | tee -a "$out/$tsv.tsv"
+}
+
 ops=(send send_batch100 read1_delete read1_ack read1_nack read100_delete archive)
 needs_fill() {
   case "$1" in
@@ -126,11 +138,8 @@ done
 for rep in $(seq 1 "$paired_reps"); do
   for op in "${ops[@]}"; do
     reset_tables both "$(needs_fill "$op")"
-    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
-      -f "bench/workloads/${op}_ext.sql@1" -f "bench/workloads/${op}_floor.sql@1" \
-      >"$out/paired.$op.$rep.log" 2>&1 || { cat "$out/paired.$op.$rep.log" >&2; exit 1; }
-    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/paired.$op.$rep.log" | paste -sd' ')
-    printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/paired.tsv"
+    paired_pgbench paired "$op" "$rep" -D n=0 \
+      -f "bench/workloads/${op}_ext.sql@1" -f "bench/workloads/${op}_floor.sql@1"
   done
 done
 
@@ -176,12 +185,9 @@ for rep in $(seq 1 "$paired_reps"); do
               "idempotency send_headers_plain send_headers_idem send_idem_floor"; do
     read -r name plain variant floor <<<"$pair"
     ordering_tables
-    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
+    paired_pgbench ordering "$name" "$rep" -D n=0 \
       -f "bench/workloads/$plain.sql@1" -f "bench/workloads/$variant.sql@1" \
-      ${floor:+-f "bench/workloads/$floor.sql@1"} \
-      >"$out/ordering.$name.$rep.log" 2>&1 || { cat "$out/ordering.$name.$rep.log" >&2; exit 1; }
-    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/ordering.$name.$rep.log" | paste -sd' ')
-    printf '%s\t%s\t%s\n' "$name" "$rep" "${lat// /$'\t'}" | tee -a "$out/ordering.tsv"
+      ${floor:+-f "bench/workloads/$floor.sql@1"}
   done
 done
 
@@ -210,11 +216,8 @@ SQL
 for rep in $(seq 1 "$paired_reps"); do
   for op in send read_delete; do
     key="$(tenancy_tables)"
-    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D "key=$key" \
-      -f "bench/workloads/rpc_${op}_operator.sql@1" -f "bench/workloads/rpc_${op}_key.sql@1" \
-      >"$out/tenancy.$op.$rep.log" 2>&1 || { cat "$out/tenancy.$op.$rep.log" >&2; exit 1; }
-    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/tenancy.$op.$rep.log" | paste -sd' ')
-    printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/tenancy.tsv"
+    paired_pgbench tenancy "$op" "$rep" -D "key=$key" \
+      -f "bench/workloads/rpc_${op}_operator.sql@1" -f "bench/workloads/rpc_${op}_key.sql@1"
   done
 done
 
@@ -240,11 +243,8 @@ SQL
 for rep in $(seq 1 "$paired_reps"); do
   for op in send read1_delete; do
     limits_tables
-    PGOPTIONS="-c synchronous_commit=off" "$pgbench_bin" -n -M prepared -c 4 -j 2 -T "$seconds" -D n=0 \
-      -f "bench/workloads/${op}_ext.sql@1" -f "bench/workloads/${op}_limited.sql@1" \
-      >"$out/limits.$op.$rep.log" 2>&1 || { cat "$out/limits.$op.$rep.log" >&2; exit 1; }
-    lat=$(sed -n 's/^ - latency average = \([0-9.]*\) ms/\1/p' "$out/limits.$op.$rep.log" | paste -sd' ')
-    printf '%s\t%s\t%s\n' "$op" "$rep" "${lat// /$'\t'}" | tee -a "$out/limits.tsv"
+    paired_pgbench limits "$op" "$rep" -D n=0 \
+      -f "bench/workloads/${op}_ext.sql@1" -f "bench/workloads/${op}_limited.sql@1"
   done
 done
 psql -qX -c "DELETE FROM pgmq.rate_limits" -c "DELETE FROM pgmq.tenants WHERE slug = 'bench_lt' AND NOT EXISTS (SELECT FROM pgmq.queue_tenants q WHERE q.tenant_id = tenants.tenant_id)" >/dev/null

@@ -19,9 +19,12 @@ CREATE TABLE pgmq.rate_limits (
     action     text NOT NULL CONSTRAINT rate_limit_action_known CHECK (action IN ('send', 'read', 'deliver')),
     method     text NOT NULL CONSTRAINT rate_limit_method_known CHECK (method IN ('token_bucket', 'sliding_window')),
     rate       double precision NOT NULL
-               CONSTRAINT rate_limit_rate_range CHECK (rate > 0 AND rate <= 1e9),
+               CONSTRAINT rate_limit_rate_range CHECK (rate >= 0.001 AND rate <= 1e9),
+    -- In seconds, without months (whose length an interval leaves open).
     per        interval NOT NULL
-               CONSTRAINT rate_limit_per_range CHECK (per >= interval '1 second' AND per <= interval '1 day'),
+               CONSTRAINT rate_limit_per_range
+               CHECK (extract(epoch FROM per) BETWEEN 1 AND 86400 AND extract(month FROM per) = 0
+                      AND extract(year FROM per) = 0),
     burst      double precision NOT NULL
                CONSTRAINT rate_limit_burst_range CHECK (burst >= 1 AND burst <= 1e9),
     created_at timestamp with time zone NOT NULL DEFAULT now(),
@@ -43,7 +46,7 @@ CREATE TRIGGER security_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
 -- Bucket state when queue_ext is not preloaded (with preload it lives in
 -- shared memory). Unlogged: after a crash every bucket starts full.
 CREATE UNLOGGED TABLE pgmq.rate_limit_buckets (
-    limit_id       bigint PRIMARY KEY,
+    limit_id       bigint PRIMARY KEY REFERENCES pgmq.rate_limits ON DELETE CASCADE,
     tokens         double precision NOT NULL,
     refilled_at    timestamp with time zone NOT NULL,
     window_start   timestamp with time zone NOT NULL,
@@ -83,11 +86,12 @@ BEGIN
         RAISE EXCEPTION 'rate limit method must be token_bucket or sliding_window, got %', coalesce(quote_literal(method), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF rate IS NULL OR NOT (rate > 0 AND rate <= 1e9) THEN
-        RAISE EXCEPTION 'rate must be above 0 and at most 1000000000 messages per interval, got %', coalesce(rate::text, 'NULL')
+    IF rate IS NULL OR NOT (rate >= 0.001 AND rate <= 1e9) THEN
+        RAISE EXCEPTION 'rate must be from 0.001 to 1000000000 messages per interval, got %', coalesce(rate::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF per IS NULL OR per < interval '1 second' OR per > interval '1 day' THEN
+    IF per IS NULL OR NOT (extract(epoch FROM per) BETWEEN 1 AND 86400) OR extract(month FROM per) <> 0
+       OR extract(year FROM per) <> 0 THEN
         RAISE EXCEPTION 'per must be an interval from 1 second to 1 day, got %', coalesce(per::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -598,84 +602,84 @@ CREATE TABLE pgmq.maintenance_steps (
     position integer NOT NULL DEFAULT 100
 );
 COMMENT ON TABLE pgmq.maintenance_steps IS
-  'Further steps of pgmq.run_maintenance(): function(batch_size integer) returning bigint, run in position order as the extension owner. Only the owner may add rows.';
+  'Further steps of pgmq.run_maintenance(): function(batch_size integer) returning bigint, owned by the extension owner or a superuser, run in position order as the extension owner with search_path pinned to pg_catalog. Only the owner may add rows.';
 SELECT pg_catalog.pg_extension_config_dump('pgmq.maintenance_steps', '');
+
+-- A step runs as the extension owner: a function someone else owns could be
+-- replaced by its owner after it was registered.
+CREATE FUNCTION pgmq._maintenance_step_check() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_proc pg_proc;
+BEGIN
+    SELECT * INTO v_proc FROM pg_proc p WHERE p.oid = NEW.function;
+    IF v_proc.pronargs <> 1 OR v_proc.proargtypes[0] <> 'integer'::regtype
+       OR v_proc.prorettype <> 'bigint'::regtype OR v_proc.proretset OR v_proc.prokind <> 'f' THEN
+        RAISE EXCEPTION 'maintenance step % must be a function(batch_size integer) returning bigint, not %',
+                        NEW.step, NEW.function
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_proc.proowner <> (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'queue_ext')
+       AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = v_proc.proowner) THEN
+        RAISE EXCEPTION 'maintenance step % runs as the extension owner: its function % must belong to the owner or a superuser',
+                        NEW.step, NEW.function
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._maintenance_step_check() IS
+  'Trigger on pgmq.maintenance_steps: a step is a function(integer) returning bigint that the extension owner or a superuser owns.';
+CREATE TRIGGER maintenance_step_check BEFORE INSERT OR UPDATE ON pgmq.maintenance_steps
+    FOR EACH ROW EXECUTE FUNCTION pgmq._maintenance_step_check();
 
 CREATE FUNCTION pgmq._dead_letter_exhausted(queue_name text, batch_size integer) RETURNS bigint
     AS 'MODULE_PATHNAME', 'queue_ext_dead_letter_exhausted' LANGUAGE C;
 COMMENT ON FUNCTION pgmq._dead_letter_exhausted(text, integer) IS
   'Moves up to batch_size messages of the queue whose last allowed delivery has lapsed to its dead letters; returns how many.';
 
-CREATE FUNCTION pgmq._run_maintenance(batch_size integer DEFAULT 10000)
-RETURNS TABLE (step text, queue_name text, affected bigint)
+-- One queue's steps: how many rows each handled.
+CREATE FUNCTION pgmq._maintain_queue(queue_name text, batch_size integer)
+RETURNS TABLE (step text, affected bigint)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_queue record;
-    v_step  record;
-    v_n     bigint;
+    v_options pgmq.queue_options;
+    v_n       bigint;
 BEGIN
-    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000000 THEN
-        RAISE EXCEPTION 'batch_size must be from 1 to 1000000 rows, got %', coalesce(batch_size::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
+    SELECT * INTO v_options FROM pgmq.queue_options o WHERE o.queue_name = _maintain_queue.queue_name;
+
+    -- Exhausted messages: delivered as often as allowed and never acked.
+    step := 'dead_letter';
+    affected := pgmq._dead_letter_exhausted(queue_name, batch_size);
+    RETURN NEXT;
+
+    IF v_options.message_retention IS NOT NULL THEN
+        EXECUTE format(
+            'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
+            ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+            ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))',
+            pgmq.format_table_name(queue_name, 'q'))
+        USING v_options.message_retention, batch_size;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        step := 'message_retention'; affected := v_n; RETURN NEXT;
     END IF;
 
-    FOR v_queue IN
-        SELECT m.queue_name::text AS name, o.max_attempts, o.archive_retention, o.message_retention
-        FROM pgmq.meta m JOIN pgmq.queue_options o ON o.queue_name = m.queue_name::text
-        ORDER BY m.queue_name
-    LOOP
-        -- Exhausted messages: delivered as often as allowed and never acked.
-        v_n := pgmq._dead_letter_exhausted(v_queue.name, batch_size);
-        IF v_n > 0 THEN
-            step := 'dead_letter'; queue_name := v_queue.name; affected := v_n; RETURN NEXT;
-        END IF;
-
-        IF v_queue.message_retention IS NOT NULL THEN
-            EXECUTE format(
-                'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
-                ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
-                ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))',
-                pgmq.format_table_name(v_queue.name, 'q'))
-            USING v_queue.message_retention, batch_size;
-            GET DIAGNOSTICS v_n = ROW_COUNT;
-            IF v_n > 0 THEN
-                step := 'message_retention'; queue_name := v_queue.name; affected := v_n; RETURN NEXT;
-            END IF;
-        END IF;
-
-        IF v_queue.archive_retention IS NOT NULL THEN
-            EXECUTE format(
-                'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
-                ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
-                ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))',
-                pgmq.format_table_name(v_queue.name, 'a'))
-            USING v_queue.archive_retention, batch_size;
-            GET DIAGNOSTICS v_n = ROW_COUNT;
-            IF v_n > 0 THEN
-                step := 'archive_retention'; queue_name := v_queue.name; affected := v_n; RETURN NEXT;
-            END IF;
-        END IF;
-    END LOOP;
-
-    v_n := pgmq._expire_idempotency_keys(batch_size);
-    IF v_n > 0 THEN
-        step := 'idempotency_keys'; queue_name := NULL; affected := v_n; RETURN NEXT;
+    IF v_options.archive_retention IS NOT NULL THEN
+        EXECUTE format(
+            'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
+            ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+            ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))',
+            pgmq.format_table_name(queue_name, 'a'))
+        USING v_options.archive_retention, batch_size;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        step := 'archive_retention'; affected := v_n; RETURN NEXT;
     END IF;
-
-    v_n := pgmq._fold_tenant_usage(batch_size);
-    IF v_n > 0 THEN
-        step := 'tenant_usage'; queue_name := NULL; affected := v_n; RETURN NEXT;
-    END IF;
-
-    FOR v_step IN SELECT s.step, s.function FROM pgmq.maintenance_steps s ORDER BY s.position, s.step LOOP
-        EXECUTE format('SELECT %s($1)', v_step.function::regproc::text) INTO v_n USING batch_size;
-        IF v_n > 0 THEN
-            step := v_step.step; queue_name := NULL; affected := v_n; RETURN NEXT;
-        END IF;
-    END LOOP;
 END;
 $$;
+COMMENT ON FUNCTION pgmq._maintain_queue(text, integer) IS
+  'Maintenance of one queue: dead letters, message retention, archive retention, up to batch_size rows each.';
 
 -- Past months' usage rows, one per backend slot, folded into slot 0.
 CREATE FUNCTION pgmq._fold_tenant_usage(batch_size integer) RETURNS bigint
@@ -703,38 +707,125 @@ $$;
 COMMENT ON FUNCTION pgmq._fold_tenant_usage(integer) IS
   'Folds up to batch_size per-backend usage rows of past months into one row per tenant and month.';
 
-COMMENT ON FUNCTION pgmq._run_maintenance(integer) IS
+-- The work of one pass. Each queue and each general step runs in a
+-- subtransaction of its own: one that fails (a queue dropped meanwhile, a
+-- dead-letter queue given to another tenant, a registered step that
+-- raises) is reported, with a WARNING, and the others go on.
+CREATE FUNCTION pgmq._run_maintenance(batch_size integer DEFAULT 10000, queues text[] DEFAULT NULL,
+                                      general boolean DEFAULT true)
+RETURNS TABLE (step text, queue_name text, affected bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queue text;
+    v_step  record;
+    v_done  record;
+    v_n     bigint;
+BEGIN
+    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'batch_size must be from 1 to 1000000 rows, got %', coalesce(batch_size::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF general IS NULL THEN
+        RAISE EXCEPTION 'general must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Every queue named must exist (42P01 otherwise, as everywhere).
+    PERFORM pgmq.registered_queue_name(q) FROM unnest(queues) q;
+
+    FOR v_queue IN
+        SELECT m.queue_name::text FROM pgmq.meta m
+        WHERE queues IS NULL OR lower(m.queue_name) IN (SELECT lower(q) FROM unnest(queues) q)
+        ORDER BY m.queue_name
+    LOOP
+        BEGIN
+            FOR v_done IN SELECT * FROM pgmq._maintain_queue(v_queue, batch_size) LOOP
+                IF v_done.affected > 0 THEN
+                    step := v_done.step; queue_name := v_queue; affected := v_done.affected; RETURN NEXT;
+                END IF;
+            END LOOP;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'maintenance of queue "%" failed: % (%)', v_queue, SQLERRM, SQLSTATE;
+            step := 'failed: ' || SQLSTATE; queue_name := v_queue; affected := 0; RETURN NEXT;
+        END;
+    END LOOP;
+    IF NOT general THEN
+        RETURN;
+    END IF;
+
+    FOR v_step IN
+        SELECT 'idempotency_keys' AS step, 'pgmq._expire_idempotency_keys(integer)'::regprocedure AS function, 0 AS position
+        UNION ALL
+        SELECT 'tenant_usage', 'pgmq._fold_tenant_usage(integer)'::regprocedure, 0
+        UNION ALL
+        SELECT s.step, s.function, s.position FROM pgmq.maintenance_steps s
+        ORDER BY 3, 1
+    LOOP
+        BEGIN
+            -- The registered signature is (integer): the cast picks that function and no overload.
+            EXECUTE format('SELECT %s($1::integer)', v_step.function::regproc) INTO v_n USING batch_size;
+            IF v_n > 0 THEN
+                step := v_step.step; queue_name := NULL; affected := v_n; RETURN NEXT;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'maintenance step "%" failed: % (%)', v_step.step, SQLERRM, SQLSTATE;
+            step := 'failed: ' || SQLSTATE; queue_name := v_step.step; affected := 0; RETURN NEXT;
+        END;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._run_maintenance(integer, text[], boolean) IS
   'run_maintenance, run as the owner after the caller was found to be an operator.';
 
-CREATE FUNCTION pgmq.run_maintenance(batch_size integer DEFAULT 10000)
+CREATE FUNCTION pgmq.run_maintenance(batch_size integer DEFAULT 10000, queues text[] DEFAULT NULL,
+                                     general boolean DEFAULT true)
 RETURNS TABLE (step text, queue_name text, affected bigint)
     AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
-COMMENT ON FUNCTION pgmq.run_maintenance(integer) IS
-  'One pass of maintenance in the caller''s transaction: for every queue up to batch_size exhausted messages dead-lettered, messages past message_retention and archived rows past archive_retention deleted; then expired idempotency keys, past months'' usage, and the steps in pgmq.maintenance_steps. Returns what it did. Operators only.';
+COMMENT ON FUNCTION pgmq.run_maintenance(integer, text[], boolean) IS
+  'One pass of maintenance in the caller''s transaction: for each queue (all, or those named) up to batch_size exhausted messages dead-lettered, messages past message_retention and archived rows past archive_retention deleted; then, when general, expired idempotency keys, past months'' usage and the steps in pgmq.maintenance_steps. Returns what it did, and what failed. Operators only.';
 
 CREATE PROCEDURE pgmq.maintain(batch_size integer DEFAULT 10000, max_passes integer DEFAULT 100)
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_passes integer := 0;
+    v_queue  text;
+    v_passes integer;
     v_work   bigint;
 BEGIN
     IF max_passes IS NULL OR max_passes < 1 THEN
         RAISE EXCEPTION 'max_passes must be a positive number, got %', coalesce(max_passes::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Checked (operators only, batch_size) before any work.
+    PERFORM pgmq.run_maintenance(batch_size, '{}', false);
+    -- Queue by queue, committing after every pass: deletes land in bounded
+    -- batches that vacuum can reclaim, and no lock or snapshot is held
+    -- across queues.
+    FOR v_queue IN SELECT m.queue_name::text FROM pgmq.meta m ORDER BY m.queue_name LOOP
+        v_passes := 0;
+        LOOP
+            BEGIN
+                SELECT COALESCE(pg_catalog.max(r.affected), 0) INTO v_work
+                FROM pgmq.run_maintenance(batch_size, ARRAY[v_queue], false) r;
+            EXCEPTION WHEN undefined_table THEN
+                v_work := 0;    -- dropped since the list was made
+            END;
+            v_passes := v_passes + 1;
+            COMMIT;
+            EXIT WHEN v_work < batch_size OR v_passes >= max_passes;
+        END LOOP;
+    END LOOP;
+    v_passes := 0;
     LOOP
-        SELECT COALESCE(pg_catalog.max(m.affected), 0) INTO v_work FROM pgmq.run_maintenance(batch_size) m;
+        SELECT COALESCE(pg_catalog.max(r.affected), 0) INTO v_work
+        FROM pgmq.run_maintenance(batch_size, '{}', true) r;
         v_passes := v_passes + 1;
-        -- Each pass commits: deletes land in bounded batches that vacuum can
-        -- reclaim, and no lock or snapshot is held across the run.
         COMMIT;
         EXIT WHEN v_work < batch_size OR v_passes >= max_passes;
     END LOOP;
 END;
 $$;
 COMMENT ON PROCEDURE pgmq.maintain(integer, integer) IS
-  'Runs pgmq.run_maintenance() pass after pass, committing after each, until a pass leaves no full batch (or max_passes). CALL it outside a transaction block; pg_cron runs it (pgmq.schedule_maintenance). Operators only.';
+  'Runs maintenance queue by queue, then its general steps, committing after every pass of up to batch_size rows, until a pass leaves no full batch (or max_passes). CALL it outside a transaction block; pg_cron runs it (pgmq.schedule_maintenance). Operators only.';
 
 CREATE FUNCTION pgmq._schedule_maintenance(schedule text DEFAULT '* * * * *') RETURNS bigint
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -759,6 +850,9 @@ BEGIN
             USING 'queue_ext_maintenance', schedule, 'CALL pgmq.maintain()';
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
+        IF v_message NOT LIKE 'invalid schedule%' THEN
+            RAISE;
+        END IF;
         RAISE EXCEPTION 'pg_cron % does not accept the schedule %', v_version, quote_literal(schedule)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'pg_cron said: ' || v_message,
@@ -839,6 +933,7 @@ ALTER TABLE pgmq.maintenance_steps ENABLE ROW LEVEL SECURITY;
 -- pgmq's default privileges give pg_monitor SELECT on new tables: not on tenants' data.
 REVOKE ALL ON pgmq.rate_limits, pgmq.rate_limit_buckets, pgmq.tenant_quotas, pgmq.tenant_usage,
               pgmq.maintenance_steps FROM PUBLIC, pg_monitor;
+REVOKE ALL ON SEQUENCE pgmq.rate_limits_limit_id_seq FROM PUBLIC, pg_monitor;
 GRANT SELECT ON pgmq.tenant_quota_usage TO PUBLIC;
 
 -- Tenant roles read their own limits, quota and usage.

@@ -4,8 +4,9 @@
  *	  messages whose last allowed delivery lapsed.
  *
  * A read dead-letters such a message when it comes across it; maintenance
- * does it for messages no read reaches (a queue nobody reads, or one read
- * with a filter), so they do not wait in the queue, uncounted, for ever. The
+ * does it, on queues that set max_attempts, for messages no read reaches (a
+ * queue nobody reads, or one read with a filter), so they do not wait in the
+ * queue, uncounted, for ever. The
  * rest of maintenance (retention, expiry, usage, registered steps) is SQL
  * in the extension script: deletes in batches need no C.
  */
@@ -29,9 +30,16 @@ QUEUE_EXT_ENTRY(queue_ext_dead_letter_exhausted)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be a positive number of messages, got %d", batch_size)));
 
+	/*
+	 * Only queues with max_attempts: on others the scan would filter every
+	 * visible message for the few that carry their own override, which a
+	 * read still catches when it meets them.
+	 */
+	if (queue->options.retry.max_attempts == 0)
+		PG_RETURN_INT64(0);
+
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[1] = Int32GetDatum(queue->options.retry.max_attempts);
-	nulls[1] = queue->options.retry.max_attempts == 0;
 	values[2] = Int64GetDatum(batch_size);
 
 	spi_connect_or_error();

@@ -491,7 +491,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	/*
 	 * Messages whose last allowed delivery lapsed (maintenance dead-letters
 	 * them): read max_attempts times, the message's own override first, as
-	 * options.c reads it; $2 is the queue's max_attempts, NULL when unlimited.
+	 * options.c reads it; $2 is the queue's max_attempts.
 	 */
 	[QP_EXHAUSTED_IDS] = {
 		"SELECT pg_catalog.array_agg(e.msg_id ORDER BY e.msg_id) FROM ("

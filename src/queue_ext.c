@@ -33,9 +33,10 @@ _PG_init(void)
 							10000, 1, INT_MAX,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	/* Before the prefix is reserved, which would discard its postgresql.conf value. */
+	ratelimit_init();
 	MarkGUCPrefixReserved("queue_ext");
 
-	ratelimit_init();
 	shared_state_init();
 	queue_cache_init();
 	security_catalog_init();

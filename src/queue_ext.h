@@ -375,6 +375,7 @@ typedef struct RateGrant
 	int			nlimits;
 	RateLimit	limits[MAX_CALL_LIMITS];
 	bool		raises[MAX_CALL_LIMITS];	/* a read limit (PT429), not a deliver limit */
+	TimestampTz window_start[MAX_CALL_LIMITS];	/* sliding windows: the minute taken from */
 	int64		granted;
 } RateGrant;
 

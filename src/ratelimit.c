@@ -97,15 +97,16 @@ bucket_advance(BucketState *b, const RateLimit *limit, TimestampTz now)
 	if (!limit->sliding_window)
 	{
 		if (now > b->refilled_at)
-		{
 			b->tokens = Min(limit->capacity,
 							b->tokens + (now - b->refilled_at) / (double) USECS_PER_SEC * limit->rate);
-			b->refilled_at = now;
-		}
+		/* Also when the clock went back: refilling resumes from now, not from the future. */
+		b->refilled_at = now;
 		/* A limit lowered since the last call. */
 		b->tokens = Min(b->tokens, limit->capacity);
 		return;
 	}
+	if (now < b->window_start)
+		b->window_start = now;	/* the clock went back: this minute starts again */
 	if (now >= b->window_start + WINDOW_US)
 	{
 		bool		adjacent = now < b->window_start + 2 * WINDOW_US;
@@ -231,13 +232,17 @@ shared_buckets_sweep(void)
  * rows of a table.
  */
 static void
-buckets_hold(const RateLimit *limits, int n, BucketState *states, TimestampTz now)
+buckets_hold(const RateLimit *limits, int n, BucketState *states, TimestampTz *now_out)
 {
+	TimestampTz now;
+
 	if (shared_state_ready())
 	{
 		/* Loaded before the lock: rate_limit_exists() may read the catalog. */
 		(void) rate_limits_defined();
 		LWLockAcquire(shared_lock(SHARED_LOCK_RATE_LIMITS), LW_EXCLUSIVE);
+		/* Read under the lock: the state another session saved is never newer than now. */
+		*now_out = now = GetCurrentTimestamp();
 		for (int i = 0; i < n; i++)
 		{
 			bool		found;
@@ -280,6 +285,7 @@ buckets_hold(const RateLimit *limits, int n, BucketState *states, TimestampTz no
 			3, types);
 	}
 	/* Callers pass limits in limit_id order, so two sessions lock rows in the same order. */
+	now = GetCurrentTimestamp();
 	for (int i = 0; i < n; i++)
 	{
 		Datum		values[3] = {Int64GetDatum(limits[i].limit_id),
@@ -301,6 +307,8 @@ buckets_hold(const RateLimit *limits, int n, BucketState *states, TimestampTz no
 		states[i].window_count = DatumGetFloat8(SPI_getbinval(row, desc, 4, &isnull));
 		states[i].previous_count = DatumGetFloat8(SPI_getbinval(row, desc, 5, &isnull));
 	}
+	/* After waiting for the rows: the state read may be newer than the first now. */
+	*now_out = GetCurrentTimestamp();
 }
 
 /* Stores the states back (when save) and lets other sessions at the buckets. */
@@ -409,7 +417,8 @@ static void
 raise_too_many(QueueEntry *queue, RateAction action, const RateLimit *limit, double wait_seconds)
 {
 	StringInfoData who;
-	int			retry_after = (int) Max(1, ceil(wait_seconds));
+	/* At most a year: a drained bucket with a tiny rate could name centuries. */
+	int			retry_after = (int) Min(Max(1, ceil(wait_seconds)), SECS_PER_DAY * 366);
 
 	initStringInfo(&who);
 	describe_limit(&who, queue, limit);
@@ -475,10 +484,9 @@ rate_limit_send(QueueEntry *queue, int64 n)
 					 errhint("Send smaller batches.")));
 		}
 
-	now = GetCurrentTimestamp();
 	if (!shared_state_ready())
 		spi_connect_or_error();
-	buckets_hold(limits, nlimits, states, now);
+	buckets_hold(limits, nlimits, states, &now);
 	for (int i = 0; i < nlimits; i++)
 	{
 		double		wait;
@@ -527,10 +535,9 @@ rate_limit_read(QueueEntry *queue, int64 want, RateGrant *grant)
 		grant->raises[i] = i < nread;
 	sort_grant(grant);
 
-	now = GetCurrentTimestamp();
 	if (!shared_state_ready())
 		spi_connect_or_error();
-	buckets_hold(grant->limits, grant->nlimits, states, now);
+	buckets_hold(grant->limits, grant->nlimits, states, &now);
 	for (int i = 0; i < grant->nlimits; i++)
 	{
 		const RateLimit *limit = &grant->limits[i];
@@ -553,7 +560,10 @@ rate_limit_read(QueueEntry *queue, int64 want, RateGrant *grant)
 	if (worst >= 0)
 		allowed = 0;
 	for (int i = 0; i < grant->nlimits && allowed > 0; i++)
+	{
 		bucket_take(&states[i], &grant->limits[i], allowed);
+		grant->window_start[i] = states[i].window_start;
+	}
 	buckets_release(grant->limits, grant->nlimits, states, allowed > 0);
 	if (!shared_state_ready())
 		SPI_finish();
@@ -573,14 +583,18 @@ rate_limit_read_done(RateGrant *grant, int64 delivered)
 
 	if (grant->nlimits == 0 || unused <= 0)
 		return;
-	now = GetCurrentTimestamp();
 	if (!shared_state_ready())
 		spi_connect_or_error();
-	buckets_hold(grant->limits, grant->nlimits, states, now);
+	buckets_hold(grant->limits, grant->nlimits, states, &now);
 	for (int i = 0; i < grant->nlimits; i++)
 	{
-		bucket_advance(&states[i], &grant->limits[i], now);
-		bucket_take(&states[i], &grant->limits[i], -(double) unused);
+		BucketState *b = &states[i];
+
+		bucket_advance(b, &grant->limits[i], now);
+		if (!grant->limits[i].sliding_window || b->window_start == grant->window_start[i])
+			bucket_take(b, &grant->limits[i], -(double) unused);
+		else if (b->window_start == grant->window_start[i] + WINDOW_US)
+			b->previous_count = Max(0, b->previous_count - unused);	/* taken last minute */
 	}
 	buckets_release(grant->limits, grant->nlimits, states, true);
 	if (!shared_state_ready())

@@ -269,13 +269,13 @@ read_allowed(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 vt_s
 	if (queue->options.paused)
 		return 0;
 	limit = breaker_read_limit(queue, limit, vt_seconds, true, &trial);
-	if (limit > 0)
-		limit = rate_limit_read(queue, limit, &grant);
-	else
-		grant.nlimits = 0;
+	grant.nlimits = 0;
 	if (limit > 0)
 	{
+		/* The cap first: tokens are taken only for what the read may lease. */
 		limit = in_flight_allowance(queue, limit);
+		if (limit > 0)
+			limit = rate_limit_read(queue, limit, &grant);
 		if (limit > 0)
 			delivered = read_refilling(fcinfo, queue, limit, statement, arg);
 		in_flight_done(queue, delivered);

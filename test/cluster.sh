@@ -47,6 +47,8 @@ cluster_start() {
     # on a socket would do, but workers need no connection settings at all).
     echo "cron.use_background_workers = on"
     echo "max_worker_processes = 16"
+    # Not the default, so a test can tell the setting reached the server.
+    echo "queue_ext.rate_limit_buckets = 1024"
     echo "max_connections = 120"
     echo "max_prepared_transactions = 10"
     echo "log_min_messages = warning"

@@ -81,7 +81,41 @@ INSERT INTO pgmq.maintenance_steps (step, function) VALUES ('test_rollup', 'main
 SELECT * FROM pgmq.run_maintenance(50);
 SELECT * FROM maint_hook_calls;
 SELECT pg_temp.outcome($$INSERT INTO pgmq.maintenance_steps VALUES ('Bad Name', 'maint_hook(integer)')$$);
+-- A step is a function(integer) returning bigint, owned by the owner or a
+-- superuser (it runs as the owner: another owner could replace its body).
+CREATE FUNCTION maint_wrong(text) RETURNS bigint LANGUAGE sql AS $$ SELECT 0::bigint $$;
+CREATE ROLE qx_maint_owner;
+CREATE FUNCTION maint_foreign(batch_size integer) RETURNS bigint LANGUAGE sql AS $$ SELECT 0::bigint $$;
+ALTER FUNCTION maint_foreign(integer) OWNER TO qx_maint_owner;
+SELECT pg_temp.outcome($$INSERT INTO pgmq.maintenance_steps VALUES ('wrong', 'maint_wrong(text)')$$);
+SELECT pg_temp.outcome($$INSERT INTO pgmq.maintenance_steps VALUES ('foreign', 'maint_foreign(integer)')$$);
+-- A step that fails is reported, and the rest of the pass goes on.
+CREATE FUNCTION maint_broken(batch_size integer) RETURNS bigint LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'broken step'; END $$;
+INSERT INTO pgmq.maintenance_steps (step, function, position) VALUES ('broken', 'maint_broken(integer)', 1);
+SELECT * FROM pgmq.run_maintenance(50);
 DELETE FROM pgmq.maintenance_steps;
+DROP FUNCTION maint_wrong(text), maint_foreign(integer), maint_broken(integer);
+DROP ROLE qx_maint_owner;
+
+-- So does a queue whose maintenance fails: here its dead-letter queue went
+-- to a tenant, and dead letters never cross tenants.
+SELECT pgmq.create('mt_orphan'), pgmq.create('mt_orphan_dlq');
+SELECT max_attempts FROM pgmq.set_queue_options('mt_orphan', max_attempts => 1, dead_letter_queue => 'mt_orphan_dlq');
+SELECT pgmq.create_tenant('mt_tenant') > 0 AS made;
+SELECT pgmq.set_queue_tenant('mt_orphan_dlq', 'mt_tenant');
+SELECT pgmq.send('mt_orphan', '{}') > 0 AS sent;
+UPDATE pgmq.q_mt_orphan SET read_ct = 1, vt = now() - interval '1 second';
+SELECT count(*) FROM pgmq.send_batch('mt_jobs', ARRAY(SELECT '{"bulk": 2}'::jsonb FROM generate_series(1, 3)));
+UPDATE pgmq.q_mt_jobs SET enqueued_at = now() - interval '30 days' WHERE message ? 'bulk';
+SELECT * FROM pgmq.run_maintenance() ORDER BY queue_name;
+SELECT count(*) AS still_there FROM pgmq.q_mt_orphan;
+-- Named queues only, and without the general steps; an unknown queue is 42P01.
+SELECT * FROM pgmq.run_maintenance(10, ARRAY['mt_jobs'], false);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.run_maintenance(10, ARRAY['no_such_queue'])$$);
+SELECT pg_temp.outcome($$SELECT * FROM pgmq.run_maintenance(10, NULL, NULL)$$);
+SELECT pgmq.drop_queue('mt_orphan'), pgmq.drop_queue('mt_orphan_dlq');
+SELECT pgmq.drop_tenant('mt_tenant');
 
 -- Scheduling: what the installed pg_cron does not accept is refused with its
 -- reason; pg_cron missing in this database (it lives in cron.database_name) is a clear error.

@@ -47,6 +47,9 @@ SELECT pg_temp.outcome(s) FROM (VALUES
     ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, '-1 minute')$$),
     ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, '2 days')$$),
     ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, NULL)$$),
+    ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, '1 mon -29 days')$$),
+    ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 1e-320)$$),
+    ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 0.0001)$$),
     ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, '1 second', 0)$$),
     ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, '1 second', -1)$$),
     ($$SELECT pgmq.set_rate_limit('tenant', 'rl_acme', 'send', 10, '1 second', 1e12)$$),
@@ -69,6 +72,10 @@ SET ROLE qx_rl_worker;
 SELECT pg_temp.outcome($$SELECT pgmq.set_rate_limit('queue', 'rl_jobs', 'send', 1000)$$);
 SELECT pg_temp.outcome($$SELECT pgmq.remove_rate_limit('tenant', 'rl_acme', 'send')$$);
 RESET ROLE;
+
+-- Buckets live in shared memory here (queue_ext is preloaded), sized by the
+-- server's setting (test/cluster.sh sets it).
+SHOW queue_ext.rate_limit_buckets;
 
 -- A queue's send limit: a bucket of 3 that refills once a day.
 SELECT scope, queue_name, action, method, rate, per, burst
