@@ -188,19 +188,22 @@ ratelimit_shmem_startup(void)
 								   &ctl, HASH_ELEM | HASH_BLOBS);
 }
 
-/* From _PG_init. Sizing shared memory is a postmaster setting, defined only while preloading. */
+/*
+ * From _PG_init. Sizing shared memory is a postmaster setting; a library
+ * loaded later may not define one (FATAL), yet must accept the setting in
+ * postgresql.conf, which would otherwise warn in every session once the
+ * prefix is reserved: there it is a reload setting with no effect.
+ */
 void
 ratelimit_init(void)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 	DefineCustomIntVariable("queue_ext.rate_limit_buckets",
 							"Rate limits whose buckets shared memory holds.",
-							"Used only when queue_ext is in shared_preload_libraries.",
+							"Read at server start, and only when queue_ext is in shared_preload_libraries.",
 							&rate_limit_buckets,
 							4096, 64, 1000000,
-							PGC_POSTMASTER, 0,
-							NULL, NULL, NULL);
+							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
+							0, NULL, NULL, NULL);
 }
 
 static void
