@@ -8,13 +8,15 @@ set -euo pipefail
 export PGDATABASE=postgres PGOPTIONS="-c client_min_messages=warning"
 q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*"; q -c "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3" || true; exit 1; }
+# Queue tables outlive DROP EXTENSION (as in pgmq): drop the queue first.
 cleanup() {
-  psql -qX -c "SELECT pgmq.unschedule_maintenance()" >/dev/null 2>&1 || true
+  psql -qX -c "SELECT pgmq.unschedule_maintenance()" -c "SELECT pgmq.drop_queue('cron_jobs')" >/dev/null 2>&1 || true
   psql -qX -c "DROP EXTENSION IF EXISTS queue_ext CASCADE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-q -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "CREATE EXTENSION queue_ext" >/dev/null
+q -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "DROP TABLE IF EXISTS pgmq.q_cron_jobs, pgmq.a_cron_jobs" \
+  -c "CREATE EXTENSION queue_ext" >/dev/null
 q -c "SELECT pgmq.create('cron_jobs')" \
   -c "SELECT pgmq.set_queue_options('cron_jobs', message_retention => '1 hour')" \
   -c "SELECT pgmq.send_batch('cron_jobs', ARRAY['{\"old\": true}', '{\"new\": true}']::jsonb[])" \
@@ -23,7 +25,12 @@ q -c "SELECT pgmq.create('cron_jobs')" \
 # What Debian's pg_cron 1.4 cannot do is refused with the reason.
 out="$(psql -qXAt -c "SELECT pgmq.schedule_maintenance('10 seconds')" 2>&1 || true)"
 echo "$out" | grep -q 'does not accept the schedule' || fail "a seconds schedule on pg_cron 1.4: $out"
+out="$(psql -qXAt -c "SELECT pgmq.schedule_maintenance('61 * * * *')" 2>&1 || true)"
+echo "$out" | grep -q 'does not accept the schedule' || fail "minute 61: $out"
+[ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'queue_ext_maintenance'")" = 0 ] || fail "a refused schedule left a job"
 
+# Only runs that start after this point count.
+since="$(q -c "SELECT clock_timestamp()")"
 job="$(q -c "SELECT pgmq.schedule_maintenance()")"
 [ "$(q -c "SELECT schedule || ' ' || command FROM cron.job WHERE jobid = $job")" = "* * * * * CALL pgmq.maintain()" ] \
   || fail "job $job not as scheduled"
@@ -32,7 +39,8 @@ job="$(q -c "SELECT pgmq.schedule_maintenance()")"
 
 status=""
 for _ in $(seq 1 80); do
-  status="$(q -c "SELECT status FROM cron.job_run_details WHERE jobid = $job AND status IN ('succeeded', 'failed') ORDER BY runid DESC LIMIT 1")"
+  status="$(q -c "SELECT status FROM cron.job_run_details WHERE jobid = $job AND start_time > '$since'
+                 AND status IN ('succeeded', 'failed') ORDER BY runid DESC LIMIT 1")"
   [ -n "$status" ] && break
   sleep 1
 done
