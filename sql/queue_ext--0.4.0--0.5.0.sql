@@ -46,7 +46,7 @@ CREATE TRIGGER security_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
 -- Bucket state when queue_ext is not preloaded (with preload it lives in
 -- shared memory). Unlogged: after a crash every bucket starts full.
 CREATE UNLOGGED TABLE pgmq.rate_limit_buckets (
-    limit_id       bigint PRIMARY KEY REFERENCES pgmq.rate_limits ON DELETE CASCADE,
+    limit_id       bigint PRIMARY KEY,
     tokens         double precision NOT NULL,
     refilled_at    timestamp with time zone NOT NULL,
     window_start   timestamp with time zone NOT NULL,
@@ -162,6 +162,9 @@ BEGIN
               ELSE lower(r.queue_name) = lower(target)
           END;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    -- Its bucket, when the buckets are rows (ids are never used again).
+    DELETE FROM pgmq.rate_limit_buckets b
+    WHERE NOT EXISTS (SELECT 1 FROM pgmq.rate_limits r WHERE r.limit_id = b.limit_id);
     RETURN v_deleted > 0;
 END;
 $$;
@@ -606,25 +609,43 @@ COMMENT ON TABLE pgmq.maintenance_steps IS
 SELECT pg_catalog.pg_extension_config_dump('pgmq.maintenance_steps', '');
 
 -- A step runs as the extension owner: a function someone else owns could be
--- replaced by its owner after it was registered.
-CREATE FUNCTION pgmq._maintenance_step_check() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- replaced by its owner after it was registered. Checked when a step is
+-- registered and again before every run (the function may have been dropped
+-- or given away since: regprocedure keeps no dependency).
+CREATE FUNCTION pgmq._maintenance_step_problem(fn regprocedure) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_proc pg_proc;
 BEGIN
-    SELECT * INTO v_proc FROM pg_proc p WHERE p.oid = NEW.function;
+    SELECT * INTO v_proc FROM pg_proc p WHERE p.oid = fn;
+    IF NOT FOUND THEN
+        RETURN 'its function does not exist';
+    END IF;
     IF v_proc.pronargs <> 1 OR v_proc.proargtypes[0] <> 'integer'::regtype
        OR v_proc.prorettype <> 'bigint'::regtype OR v_proc.proretset OR v_proc.prokind <> 'f' THEN
-        RAISE EXCEPTION 'maintenance step % must be a function(batch_size integer) returning bigint, not %',
-                        NEW.step, NEW.function
-            USING ERRCODE = 'invalid_parameter_value';
+        RETURN format('must be a function(batch_size integer) returning bigint, not %s', fn);
     END IF;
-    IF v_proc.proowner <> (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'queue_ext')
-       AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = v_proc.proowner) THEN
-        RAISE EXCEPTION 'maintenance step % runs as the extension owner: its function % must belong to the owner or a superuser',
-                        NEW.step, NEW.function
-            USING ERRCODE = 'insufficient_privilege';
+    IF v_proc.proowner IS DISTINCT FROM (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'queue_ext')
+       AND NOT COALESCE((SELECT r.rolsuper FROM pg_roles r WHERE r.oid = v_proc.proowner), false) THEN
+        RETURN format('it runs as the extension owner: its function %s must belong to the owner or a superuser', fn);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._maintenance_step_problem(regprocedure) IS
+  'Why a function cannot be a maintenance step (NULL: it can).';
+
+CREATE FUNCTION pgmq._maintenance_step_check() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_problem text := pgmq._maintenance_step_problem(NEW.function);
+BEGIN
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'maintenance step %: %', NEW.step, v_problem
+            USING ERRCODE = CASE WHEN v_problem LIKE '%owner%' THEN 'insufficient_privilege'
+                                 ELSE 'invalid_parameter_value' END;
     END IF;
     RETURN NEW;
 END;
@@ -639,43 +660,51 @@ CREATE FUNCTION pgmq._dead_letter_exhausted(queue_name text, batch_size integer)
 COMMENT ON FUNCTION pgmq._dead_letter_exhausted(text, integer) IS
   'Moves up to batch_size messages of the queue whose last allowed delivery has lapsed to its dead letters; returns how many.';
 
--- One queue's steps: how many rows each handled.
+-- One queue's steps: how many rows each handled. Each step runs in a
+-- subtransaction of its own, so one that fails (a dead-letter queue given to
+-- another tenant) does not keep the others from running.
 CREATE FUNCTION pgmq._maintain_queue(queue_name text, batch_size integer)
 RETURNS TABLE (step text, affected bigint)
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_options pgmq.queue_options;
-    v_n       bigint;
+    v_step    text;
+    v_sql     text;
+    v_keep    interval;
 BEGIN
     SELECT * INTO v_options FROM pgmq.queue_options o WHERE o.queue_name = _maintain_queue.queue_name;
-
-    -- Exhausted messages: delivered as often as allowed and never acked.
-    step := 'dead_letter';
-    affected := pgmq._dead_letter_exhausted(queue_name, batch_size);
-    RETURN NEXT;
-
-    IF v_options.message_retention IS NOT NULL THEN
-        EXECUTE format(
-            'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
-            ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
-            ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))',
-            pgmq.format_table_name(queue_name, 'q'))
-        USING v_options.message_retention, batch_size;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        step := 'message_retention'; affected := v_n; RETURN NEXT;
-    END IF;
-
-    IF v_options.archive_retention IS NOT NULL THEN
-        EXECUTE format(
-            'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
-            ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
-            ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))',
-            pgmq.format_table_name(queue_name, 'a'))
-        USING v_options.archive_retention, batch_size;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        step := 'archive_retention'; affected := v_n; RETURN NEXT;
-    END IF;
+    FOREACH v_step IN ARRAY ARRAY['dead_letter', 'message_retention', 'archive_retention'] LOOP
+        v_keep := CASE v_step WHEN 'message_retention' THEN v_options.message_retention
+                              WHEN 'archive_retention' THEN v_options.archive_retention END;
+        CONTINUE WHEN v_step <> 'dead_letter' AND v_keep IS NULL;
+        step := v_step;
+        BEGIN
+            IF v_step = 'dead_letter' THEN
+                -- Exhausted messages: delivered as often as allowed and never acked.
+                affected := pgmq._dead_letter_exhausted(queue_name, batch_size);
+            ELSE
+                v_sql := CASE v_step
+                    WHEN 'message_retention' THEN
+                        'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
+                        ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+                        ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))'
+                    ELSE
+                        'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
+                        ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+                        ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))' END;
+                EXECUTE format(v_sql, pgmq.format_table_name(queue_name,
+                                                             CASE v_step WHEN 'message_retention' THEN 'q' ELSE 'a' END))
+                USING v_keep, batch_size;
+                GET DIAGNOSTICS affected = ROW_COUNT;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'maintenance step % of queue "%" failed: % (%)', v_step, queue_name, SQLERRM, SQLSTATE;
+            step := v_step || ' failed: ' || SQLSTATE;
+            affected := 0;
+        END;
+        RETURN NEXT;
+    END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION pgmq._maintain_queue(text, integer) IS
@@ -721,6 +750,7 @@ DECLARE
     v_step  record;
     v_done  record;
     v_n     bigint;
+    v_problem text;
 BEGIN
     IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000000 THEN
         RAISE EXCEPTION 'batch_size must be from 1 to 1000000 rows, got %', coalesce(batch_size::text, 'NULL')
@@ -739,13 +769,13 @@ BEGIN
     LOOP
         BEGIN
             FOR v_done IN SELECT * FROM pgmq._maintain_queue(v_queue, batch_size) LOOP
-                IF v_done.affected > 0 THEN
+                IF v_done.affected > 0 OR v_done.step LIKE '% failed: %' THEN
                     step := v_done.step; queue_name := v_queue; affected := v_done.affected; RETURN NEXT;
                 END IF;
             END LOOP;
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'maintenance of queue "%" failed: % (%)', v_queue, SQLERRM, SQLSTATE;
-            step := 'failed: ' || SQLSTATE; queue_name := v_queue; affected := 0; RETURN NEXT;
+            step := 'queue failed: ' || SQLSTATE; queue_name := v_queue; affected := 0; RETURN NEXT;
         END;
     END LOOP;
     IF NOT general THEN
@@ -761,6 +791,11 @@ BEGIN
         ORDER BY 3, 1
     LOOP
         BEGIN
+            v_problem := pgmq._maintenance_step_problem(v_step.function);
+            IF v_problem IS NOT NULL THEN
+                RAISE EXCEPTION 'maintenance step %: %', v_step.step, v_problem
+                    USING ERRCODE = 'object_not_in_prerequisite_state';
+            END IF;
             -- The registered signature is (integer): the cast picks that function and no overload.
             EXECUTE format('SELECT %s($1::integer)', v_step.function::regproc) INTO v_n USING batch_size;
             IF v_n > 0 THEN
@@ -768,7 +803,7 @@ BEGIN
             END IF;
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'maintenance step "%" failed: % (%)', v_step.step, SQLERRM, SQLSTATE;
-            step := 'failed: ' || SQLSTATE; queue_name := v_step.step; affected := 0; RETURN NEXT;
+            step := v_step.step || ' failed: ' || SQLSTATE; queue_name := NULL; affected := 0; RETURN NEXT;
         END;
     END LOOP;
 END;

@@ -89,10 +89,16 @@ CREATE FUNCTION maint_foreign(batch_size integer) RETURNS bigint LANGUAGE sql AS
 ALTER FUNCTION maint_foreign(integer) OWNER TO qx_maint_owner;
 SELECT pg_temp.outcome($$INSERT INTO pgmq.maintenance_steps VALUES ('wrong', 'maint_wrong(text)')$$);
 SELECT pg_temp.outcome($$INSERT INTO pgmq.maintenance_steps VALUES ('foreign', 'maint_foreign(integer)')$$);
+SELECT pg_temp.outcome($$INSERT INTO pgmq.maintenance_steps VALUES ('ghost', '123456789'::regprocedure)$$);
 -- A step that fails is reported, and the rest of the pass goes on.
 CREATE FUNCTION maint_broken(batch_size integer) RETURNS bigint LANGUAGE plpgsql
     AS $$ BEGIN RAISE EXCEPTION 'broken step'; END $$;
 INSERT INTO pgmq.maintenance_steps (step, function, position) VALUES ('broken', 'maint_broken(integer)', 1);
+-- A step whose function was dropped, or given to another owner, since it
+-- was registered is checked again before it runs.
+CREATE FUNCTION maint_gone(batch_size integer) RETURNS bigint LANGUAGE sql AS $$ SELECT 0::bigint $$;
+INSERT INTO pgmq.maintenance_steps (step, function, position) VALUES ('gone', 'maint_gone(integer)', 2);
+DROP FUNCTION maint_gone(integer);
 SELECT * FROM pgmq.run_maintenance(50);
 DELETE FROM pgmq.maintenance_steps;
 DROP FUNCTION maint_wrong(text), maint_foreign(integer), maint_broken(integer);
@@ -101,15 +107,18 @@ DROP ROLE qx_maint_owner;
 -- So does a queue whose maintenance fails: here its dead-letter queue went
 -- to a tenant, and dead letters never cross tenants.
 SELECT pgmq.create('mt_orphan'), pgmq.create('mt_orphan_dlq');
-SELECT max_attempts FROM pgmq.set_queue_options('mt_orphan', max_attempts => 1, dead_letter_queue => 'mt_orphan_dlq');
+SELECT max_attempts FROM pgmq.set_queue_options('mt_orphan', max_attempts => 1, dead_letter_queue => 'mt_orphan_dlq',
+                                                message_retention => '1 day');
 SELECT pgmq.create_tenant('mt_tenant') > 0 AS made;
 SELECT pgmq.set_queue_tenant('mt_orphan_dlq', 'mt_tenant');
-SELECT pgmq.send('mt_orphan', '{}') > 0 AS sent;
-UPDATE pgmq.q_mt_orphan SET read_ct = 1, vt = now() - interval '1 second';
+SELECT count(*) FROM pgmq.send_batch('mt_orphan', ARRAY['{"exhausted": true}', '{"expired": true}']::jsonb[]);
+UPDATE pgmq.q_mt_orphan SET read_ct = 1, vt = now() - interval '1 second' WHERE message ? 'exhausted';
+UPDATE pgmq.q_mt_orphan SET enqueued_at = now() - interval '2 days' WHERE message ? 'expired';
 SELECT count(*) FROM pgmq.send_batch('mt_jobs', ARRAY(SELECT '{"bulk": 2}'::jsonb FROM generate_series(1, 3)));
 UPDATE pgmq.q_mt_jobs SET enqueued_at = now() - interval '30 days' WHERE message ? 'bulk';
 SELECT * FROM pgmq.run_maintenance() ORDER BY queue_name;
-SELECT count(*) AS still_there FROM pgmq.q_mt_orphan;
+-- The dead letter could not move; the expired message went all the same.
+SELECT message FROM pgmq.q_mt_orphan;
 -- Named queues only, and without the general steps; an unknown queue is 42P01.
 SELECT * FROM pgmq.run_maintenance(10, ARRAY['mt_jobs'], false);
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.run_maintenance(10, ARRAY['no_such_queue'])$$);
