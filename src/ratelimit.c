@@ -253,12 +253,12 @@ buckets_hold(const RateLimit *limits, int n, BucketState *states, TimestampTz *n
 			SharedBucket *bucket;
 
 			bucket_key(&key, &limits[i]);
-			bucket = hash_search(shared_buckets, &key, HASH_ENTER_NULL, &found);
-			if (bucket == NULL)
-			{
+			bucket = hash_search(shared_buckets, &key, HASH_FIND, &found);
+			/* A new bucket: within the setting, reclaiming removed limits' buckets first. */
+			if (bucket == NULL && hash_get_num_entries(shared_buckets) >= rate_limit_buckets)
 				shared_buckets_sweep();
+			if (bucket == NULL && hash_get_num_entries(shared_buckets) < rate_limit_buckets)
 				bucket = hash_search(shared_buckets, &key, HASH_ENTER_NULL, &found);
-			}
 			if (bucket == NULL)
 			{
 				LWLockRelease(shared_lock(SHARED_LOCK_RATE_LIMITS));
