@@ -395,6 +395,15 @@ extern void in_flight_done(QueueEntry *queue, uint64 delivered);
 
 extern void quota_count_sent(QueueEntry *queue, int64 sent);
 
+/* ---- wakeup.c: read_with_poll woken by a committed send ---- */
+
+extern Size wakeup_shmem_size(void);
+extern void wakeup_shmem_startup(void);
+extern void wakeup_after_commit(QueueEntry *queue);
+extern bool wakeup_prepare(QueueEntry *queue);
+extern void wakeup_sleep(QueueEntry *queue, long timeout_ms);
+extern void wakeup_done(void);
+
 /* ---- shared_state.c: shared memory, when preloaded ---- */
 
 typedef enum SharedLockId

@@ -9,9 +9,9 @@
  * the message is visible again and the next read increments read_ct.
  *
  * read_with_poll repeats the read until it returns something or the poll time
- * runs out, sleeping on the process latch between attempts, so a later
- * wake-up (a send's commit setting the latch) can cut the wait short without
- * changing this loop. The grouped reads (group_read.c) lease through the same
+ * runs out. Between attempts it sleeps at most poll_interval_ms, and when
+ * queue_ext is preloaded a send to the queue that commits wakes it at once
+ * (wakeup.c). The grouped reads (group_read.c) lease through the same
  * receiver and poll with the same loop.
  *
  * Job options (options.c) shape a read: a paused queue returns nothing, and
@@ -319,23 +319,32 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 	{
 		QueueEntry *queue;
 		long		remaining_ms;
+		bool		woken_by_sends;
 
 		if (GetCurrentTimestamp() >= stop_at)
 			break;
 		/* Again each time: a resume (or other change) made while polling applies. */
 		queue = queue_lookup(name, NEED_CONSUME);
+		/* Before the attempt: a send committed after it still wakes the sleep (wakeup.c). */
+		woken_by_sends = wakeup_prepare(queue);
 		if (attempt(fcinfo, queue, arg) > 0)
 			break;
 
 		remaining_ms = (long) ((stop_at - GetCurrentTimestamp()) / 1000);
 		if (remaining_ms <= 0)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(remaining_ms, (long) poll_interval_ms),
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		if (woken_by_sends)
+			wakeup_sleep(queue, Min(remaining_ms, (long) poll_interval_ms));
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(remaining_ms, (long) poll_interval_ms),
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
+	wakeup_done();
 	SPI_finish();
 }
 

@@ -169,6 +169,7 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	quota_count_sent(queue, send_message(queue, values, nulls, dest));
 	dest->rDestroy(dest);
 	SPI_finish();
+	wakeup_after_commit(queue);
 	return (Datum) 0;
 }
 
@@ -358,6 +359,7 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	else
 		quota_count_sent(queue, (int64) queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo));
 	SPI_finish();
+	wakeup_after_commit(queue);
 	return (Datum) 0;
 }
 
