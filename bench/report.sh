@@ -201,6 +201,26 @@ MD
 pair_rows "$out/limits.tsv"
 fi
 
+if [ -s "$out/latency.tsv" ]; then
+cat <<MD
+
+## Send to receive with a waiting reader (synchronous_commit on)
+
+One sender sends to two queues in turn, a message to each every 10 to 50 ms
+(random), committing every send; on each queue one reader waits with a
+100 ms poll interval: queue_ext's read_with_poll (woken by the send's commit,
+queue_ext being preloaded) and pgmq 1.13's way (read; if nothing,
+pg_sleep(poll interval); again; \`bench/latency.sh\`). The latency is the
+reader's clock_timestamp() after the read minus the send's, one server
+clock, in milliseconds, so it includes the send's commit (flushed: the
+server default). Goal for queue_ext: p99 under 5 ms.
+
+| reader | p50 | p90 | p99 | max | messages |
+|---|---:|---:|---:|---:|---:|
+MD
+awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", ($1 == "ext" ? "queue_ext read_with_poll" : "pgmq 1.13 poll"), $2, $3, $4, $5, $6 }' "$out/latency.tsv"
+fi
+
 if [ -s "$out/grouped.tsv" ]; then
 cat <<MD
 

@@ -36,6 +36,10 @@
 # above the load, beside the same calls on a queue without limits, in one
 # pgbench.
 #
+# Then the wake-up run (bench/latency.sh, BENCH_LATENCY_SECONDS, default 60):
+# send -> receive latency with a waiting reader, queue_ext's read_with_poll
+# beside pgmq 1.13's 100 ms poll.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh queue of BENCH_CHURN_FILL (default 3 M) messages, throughput every 5 s.
 #
@@ -54,7 +58,7 @@ prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
 rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
-      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv
+      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv "$out"/latency.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -269,6 +273,8 @@ for rep in $(seq 1 "$paired_reps"); do
     printf '%s\t%s\t%s\n' "$impl" "$rep" "$lat" | tee -a "$out/grouped.tsv"
   done
 done
+
+bash bench/latency.sh "$out" "${BENCH_LATENCY_SECONDS:-60}"
 
 for rep in $(seq 1 "$churn_reps"); do
   for impl in ext floor; do
