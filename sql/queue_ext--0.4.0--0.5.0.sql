@@ -318,6 +318,27 @@ LEFT JOIN pgmq.queue_config c ON c.queue_name = m.queue_name;
 COMMENT ON VIEW pgmq.queue_options IS
   'Every queue''s job options, defaults filled in; max_attempts NULL is unlimited, priority_aging NULL is no priorities, breaker_threshold NULL is no circuit breaker, max_in_flight NULL is no cap, message_retention NULL keeps messages until consumed.';
 
+-- Queue tables have no index on vt (reads walk msg_id): a capped queue gets
+-- a partial one, so counting its messages in flight reads only the leased
+-- and retrying ones, not the backlog.
+CREATE FUNCTION pgmq._sync_in_flight_index(queue_name text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
+AS $$
+DECLARE
+    v_name  varchar := pgmq.registered_queue_name(queue_name);
+    v_table text := pgmq.format_table_name(v_name, 'q');
+BEGIN
+    IF EXISTS (SELECT 1 FROM pgmq.queue_config c WHERE c.queue_name = v_name AND c.max_in_flight IS NOT NULL) THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgmq.%I (vt) WHERE read_ct > 0',
+                       v_table || '_in_flight_idx', v_table);
+    ELSE
+        EXECUTE format('DROP INDEX IF EXISTS pgmq.%I', v_table || '_in_flight_idx');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._sync_in_flight_index(text) IS
+  'Makes the queue''s in-flight index when it has max_in_flight, drops it when it has not.';
+
 DROP FUNCTION pgmq.set_queue_options(text, integer, double precision, double precision, text, text,
                                      integer, interval, boolean, integer, boolean, interval, interval,
                                      double precision, interval, integer, interval);
@@ -487,6 +508,9 @@ BEGIN
        AND _set_queue_options.priority_aging IS NOT NULL THEN
         PERFORM pgmq._sync_priority_index(v_name);
     END IF;
+    IF _set_queue_options.max_in_flight IS NOT NULL THEN
+        PERFORM pgmq._sync_in_flight_index(v_name);
+    END IF;
 
     SELECT * INTO v_row FROM pgmq.queue_options o WHERE o.queue_name = v_name;
     RETURN v_row;
@@ -544,10 +568,11 @@ DECLARE
     v_row   pgmq.queue_options;
     v_aging interval;
     v_opts  text[] := _reset_queue_options.options;
+    v_flight integer;
 BEGIN
     LOCK TABLE pgmq.queue_config IN SHARE ROW EXCLUSIVE MODE;
     v_name := pgmq.registered_queue_name(_reset_queue_options.queue_name);
-    SELECT c.priority_aging INTO v_aging FROM pgmq.queue_config c WHERE c.queue_name = v_name;
+    SELECT c.priority_aging, c.max_in_flight INTO v_aging, v_flight FROM pgmq.queue_config c WHERE c.queue_name = v_name;
     IF v_opts IS NULL THEN
         DELETE FROM pgmq.queue_config c WHERE c.queue_name = v_name;
     ELSE
@@ -581,6 +606,9 @@ BEGIN
     IF v_aging IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM pgmq.queue_config c WHERE c.queue_name = v_name AND c.priority_aging IS NOT NULL) THEN
         PERFORM pgmq._sync_priority_index(v_name);
+    END IF;
+    IF v_flight IS NOT NULL THEN
+        PERFORM pgmq._sync_in_flight_index(v_name);
     END IF;
     -- A breaker turned off forgets its state; turned on again, it starts closed.
     DELETE FROM pgmq.breaker_state b

@@ -509,8 +509,12 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 	[QP_IN_FLIGHT] = {
 		"SELECT pg_catalog.count(*)::bigint FROM (SELECT 1 FROM {queue} m "
 		"WHERE m.vt > $1 AND m.read_ct > 0 AND " NOT_NACKED " LIMIT $2) s",
-		/* Not read-only: a snapshot of its own, taken after the in-flight lock. */
-		2, {TIMESTAMPTZOID, INT8OID}, false, false,
+		/*
+		 * Through the queue's in-flight index (vt, read_ct > 0), never a scan
+		 * of the backlog; not read-only: a snapshot of its own, taken after
+		 * the in-flight lock.
+		 */
+		2, {TIMESTAMPTZOID, INT8OID}, true, false,
 		SPI_OK_SELECT, "read"
 	},
 	[QP_LEASE_LOCKED] = {

@@ -34,6 +34,9 @@
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
+/* The longest one _with_poll call waits (an hour). */
+#define MAX_POLL_SECONDS 3600
+
 /* NULL or '{}' means no filter, as in pgmq; anything else filters by containment. */
 static Jsonb *
 conditional_arg(FunctionCallInfo fcinfo, int argno)
@@ -308,9 +311,20 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 {
 	int32		max_poll_seconds = int32_arg_not_null(fcinfo, max_poll_argno, "max_poll_seconds");
 	int32		poll_interval_ms = int32_arg_not_null(fcinfo, max_poll_argno + 1, "poll_interval_ms");
-	TimestampTz stop_at = timestamp_after_seconds(max_poll_seconds);
+	TimestampTz stop_at;
 
-	/* pgmq sleeps 0 ms for a negative interval; 1 ms keeps that from spinning. */
+	/* pgmq takes any number here; a negative or an hours-long wait is a mistake. */
+	if (max_poll_seconds < 0 || max_poll_seconds > MAX_POLL_SECONDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_poll_seconds must be from 0 to %d, got %d", MAX_POLL_SECONDS, max_poll_seconds),
+				 errhint("To wait longer, call it again in a loop.")));
+	if (poll_interval_ms < 0 || poll_interval_ms > MAX_POLL_SECONDS * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("poll_interval_ms must be from 0 to %d, got %d", MAX_POLL_SECONDS * 1000, poll_interval_ms)));
+	stop_at = timestamp_after_seconds(max_poll_seconds);
+	/* pgmq sleeps 0 ms for an interval of 0; 1 ms keeps that from spinning. */
 	poll_interval_ms = Max(poll_interval_ms, 1);
 
 	srf_begin(fcinfo);

@@ -164,6 +164,8 @@ SELECT pgmq.remove_rate_limit('queue', 'rl_free', 'send');
 -- max_in_flight caps the messages leased and not yet acked (BullMQ's concurrency).
 SELECT pgmq.purge_queue('rl_free') >= 0 AS purged;
 SELECT max_in_flight FROM pgmq.set_queue_options('rl_free', max_in_flight => 2);
+-- A capped queue counts through a partial index on vt, not a scan of its backlog.
+SELECT indexname FROM pg_indexes WHERE tablename = 'q_rl_free' ORDER BY 1;
 SELECT pg_temp.outcome(s) FROM (VALUES
     ($$SELECT pgmq.set_queue_options('rl_free', max_in_flight => 0)$$),
     ($$SELECT pgmq.set_queue_options('rl_free', max_in_flight => 1000001)$$),
@@ -186,6 +188,7 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT pg_temp.outcome($$SELECT * FROM pgmq.read('rl_free', 30, 1)$$);
 ROLLBACK;
 SELECT max_in_flight FROM pgmq.reset_queue_options('rl_free', ARRAY['max_in_flight']);
+SELECT indexname FROM pg_indexes WHERE tablename = 'q_rl_free' ORDER BY 1;
 
 -- Limits go with what they limit.
 SELECT (pgmq.set_rate_limit('queue', 'rl_free', 'send', 10)).limit_id > 0 AS set;
