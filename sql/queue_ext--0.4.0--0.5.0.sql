@@ -327,12 +327,19 @@ AS $$
 DECLARE
     v_name  varchar := pgmq.registered_queue_name(queue_name);
     v_table text := pgmq.format_table_name(v_name, 'q');
+    v_index text := v_table || '_in_flight_idx';
+    v_found regclass := to_regclass(format('pgmq.%I', v_index));
 BEGIN
+    -- The name may belong to something else: a queue named <name>_in_flight_idx has that table.
+    IF v_found IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_index i WHERE i.indexrelid = v_found AND i.indrelid = format('pgmq.%I', v_table)::regclass) THEN
+        RAISE EXCEPTION 'cannot cap queue "%": the name of its in-flight index, %, is taken', v_name, v_found
+            USING ERRCODE = 'duplicate_table';
+    END IF;
     IF EXISTS (SELECT 1 FROM pgmq.queue_config c WHERE c.queue_name = v_name AND c.max_in_flight IS NOT NULL) THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgmq.%I (vt) WHERE read_ct > 0',
-                       v_table || '_in_flight_idx', v_table);
-    ELSE
-        EXECUTE format('DROP INDEX IF EXISTS pgmq.%I', v_table || '_in_flight_idx');
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgmq.%I (vt) WHERE read_ct > 0', v_index, v_table);
+    ELSIF v_found IS NOT NULL THEN
+        EXECUTE format('DROP INDEX pgmq.%I', v_index);
     END IF;
 END;
 $$;

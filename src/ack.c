@@ -23,6 +23,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+/* Messages left a queue: on a queue that caps messages in flight, waiting readers have room again. */
+static void
+ack_frees_room(QueueEntry *queue, uint64 n)
+{
+	if (n > 0 && queue->options.max_in_flight > 0)
+		wakeup_after_commit(queue);
+}
+
 /* One id: true when a message was there. A NULL id is no message, as in pgmq. */
 static Datum
 ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
@@ -34,6 +42,7 @@ ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
 	spi_connect_or_error();
 	n = queue_execute(queue, kind, &id, NULL, NULL);
 	SPI_finish();
+	ack_frees_room(queue, n);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -47,7 +56,7 @@ ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 	spi_connect_or_error();
-	queue_execute(queue, kind, &ids, NULL, fcinfo);
+	ack_frees_room(queue, queue_execute(queue, kind, &ids, NULL, fcinfo));
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -136,6 +145,7 @@ QUEUE_EXT_ENTRY(queue_ext_ack)
 					  values, nulls, NULL);
 	breaker_record(queue, (int64) n, 0);
 	SPI_finish();
+	ack_frees_room(queue, n);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -159,5 +169,6 @@ QUEUE_EXT_ENTRY(queue_ext_ack_batch)
 						  values, nulls, fcinfo);
 	breaker_record(queue, (int64) acked, 0);
 	SPI_finish();
+	ack_frees_room(queue, acked);
 	return (Datum) 0;
 }

@@ -82,6 +82,7 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 	receive[1] = column_as_array(1, TIMESTAMPTZOID);
 	receive[2] = column_as_array(2, JSONBOID);
 	receive[3] = column_as_array(3, JSONBOID);
+	wakeup_after_commit(dead_letter_queue);
 	return queue_execute(dead_letter_queue, QP_DEAD_LETTER_RECEIVE, receive, NULL, NULL);
 }
 
@@ -174,6 +175,7 @@ send_back(FunctionCallInfo fcinfo, const char *target_name, DeadLetter *letters,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("redrive into queue \"%s\" sent fewer messages than it took", target_name)));
+	wakeup_after_commit(target);
 
 	for (int i = 0; i < n; i++)
 	{

@@ -400,9 +400,8 @@ extern void quota_count_sent(QueueEntry *queue, int64 sent);
 extern Size wakeup_shmem_size(void);
 extern void wakeup_shmem_startup(void);
 extern void wakeup_after_commit(QueueEntry *queue);
-extern bool wakeup_prepare(QueueEntry *queue);
-extern void wakeup_sleep(QueueEntry *queue, long timeout_ms);
-extern void wakeup_done(void);
+extern bool wakeup_prepare(QueueEntry *queue, uint64 *commits);
+extern void wakeup_sleep(QueueEntry *queue, uint64 commits, long timeout_ms);
 
 /* ---- shared_state.c: shared memory, when preloaded ---- */
 

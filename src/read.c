@@ -303,7 +303,8 @@ read_vt_arg(FunctionCallInfo fcinfo, int argno, QueueEntry *queue)
 /*
  * The _with_poll loop: tries the read until it delivers something or
  * max_poll_seconds (argument max_poll_argno, poll_interval_ms the next one)
- * run out, sleeping on the process latch between attempts.
+ * run out, sleeping at most poll_interval_ms between attempts: until a send
+ * to the queue commits when preloaded (wakeup.c), on the latch otherwise.
  */
 void
 read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
@@ -334,13 +335,14 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 		QueueEntry *queue;
 		long		remaining_ms;
 		bool		woken_by_sends;
+		uint64		commits = 0;
 
 		if (GetCurrentTimestamp() >= stop_at)
 			break;
 		/* Again each time: a resume (or other change) made while polling applies. */
 		queue = queue_lookup(name, NEED_CONSUME);
-		/* Before the attempt: a send committed after it still wakes the sleep (wakeup.c). */
-		woken_by_sends = wakeup_prepare(queue);
+		/* Before the attempt: a send committed during it ends the sleep at once (wakeup.c). */
+		woken_by_sends = wakeup_prepare(queue, &commits);
 		if (attempt(fcinfo, queue, arg) > 0)
 			break;
 
@@ -348,7 +350,7 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 		if (remaining_ms <= 0)
 			break;
 		if (woken_by_sends)
-			wakeup_sleep(queue, Min(remaining_ms, (long) poll_interval_ms));
+			wakeup_sleep(queue, commits, Min(remaining_ms, (long) poll_interval_ms));
 		else
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -358,7 +360,6 @@ read_polling(FunctionCallInfo fcinfo, const char *name, int max_poll_argno,
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
-	wakeup_done();
 	SPI_finish();
 }
 

@@ -28,7 +28,8 @@ took=$(ms_since "$start")
 q -c "SELECT pgmq.purge_queue('wake')" >/dev/null
 
 # A rolled-back send and a delayed send wake the reader, which finds nothing
-# and sleeps on until its 3 s are up.
+# and sleeps on until its 3 s are up. (Besides sends, a delete that frees
+# room on a capped queue wakes readers too.)
 start=$(date +%s%N)
 (sleep 0.5; q -c "BEGIN" -c "SELECT pgmq.send('wake', '{\"rolled\": \"back\"}')" -c "ROLLBACK" >/dev/null
  sleep 0.5; q -c "SELECT pgmq.send('wake', '{\"later\": true}', 3600)" >/dev/null) &
@@ -37,6 +38,19 @@ wait
 took=$(ms_since "$start")
 [ "$got" = 0 ] || fail "a rolled-back or delayed send was read: $got"
 [ "$took" -ge 2900 ] || fail "the reader returned early (${took} ms)"
+
+# On a queue capped at one message in flight, a reader waits while another
+# holds the lease; the holder's delete frees the room and wakes it.
+q -c "SELECT pgmq.create('capped')" -c "SELECT pgmq.set_queue_options('capped', max_in_flight => 1)" \
+  -c "SELECT pgmq.send_batch('capped', ARRAY['{\"n\": 1}', '{\"n\": 2}']::jsonb[])" >/dev/null
+held="$(q -c "SELECT msg_id FROM pgmq.read('capped', 60, 1)")"
+start=$(date +%s%N)
+(sleep 1; q -c "SELECT pgmq.delete('capped', $held::bigint)" >/dev/null) &
+got="$(q -c "SELECT message->>'n' FROM pgmq.read_with_poll('capped', 30, 1, 20, 10000)")"
+wait
+took=$(ms_since "$start")
+[ "$got" = 2 ] || fail "the capped queue's waiting reader got '$got'"
+[ "$took" -lt 5000 ] || fail "the delete that freed the cap did not wake the reader (${took} ms)"
 
 # statement_timeout ends a sleeping reader.
 start=$(date +%s%N)

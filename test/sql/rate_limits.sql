@@ -190,6 +190,11 @@ ROLLBACK;
 SELECT max_in_flight FROM pgmq.reset_queue_options('rl_free', ARRAY['max_in_flight']);
 SELECT indexname FROM pg_indexes WHERE tablename = 'q_rl_free' ORDER BY 1;
 
+-- When another queue's table has the in-flight index's name, the cap is refused, clearly.
+SELECT pgmq.create('rl_cap'), pgmq.create('rl_cap_in_flight_idx');
+SELECT pg_temp.outcome($$SELECT pgmq.set_queue_options('rl_cap', max_in_flight => 1)$$);
+SELECT pgmq.drop_queue('rl_cap'), pgmq.drop_queue('rl_cap_in_flight_idx');
+
 -- Limits go with what they limit.
 SELECT (pgmq.set_rate_limit('queue', 'rl_free', 'send', 10)).limit_id > 0 AS set;
 SELECT pgmq.drop_queue('rl_free');
