@@ -6,12 +6,11 @@
 # lock_timeout error instead of a wait).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. test/script_helpers.sh
 . test/cluster.sh
 cluster_start "shared_preload_libraries = 'pg_cron'"
 trap cluster_stop EXIT
 
-q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
 
 q -c "CREATE EXTENSION queue_ext" >/dev/null
 [ "$(q -c "SHOW shared_preload_libraries")" = "pg_cron" ] || fail "queue_ext is preloaded"

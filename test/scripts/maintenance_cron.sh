@@ -6,8 +6,8 @@
 # work (an expired message is gone). unschedule_maintenance() removes the job.
 set -euo pipefail
 export PGDATABASE=postgres PGOPTIONS="-c client_min_messages=warning"
-q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*"; q -c "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3" || true; exit 1; }
+. "$(dirname "$0")/../script_helpers.sh"
+fail_details() { q -c "SELECT status, return_message FROM cron.job_run_details ORDER BY runid DESC LIMIT 3"; }
 # Queue tables outlive DROP EXTENSION (as in pgmq): drop the queue first.
 cleanup() {
   psql -qX -c "SELECT pgmq.unschedule_maintenance()" -c "SELECT pgmq.drop_queue('cron_jobs')" >/dev/null 2>&1 || true

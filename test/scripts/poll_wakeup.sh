@@ -7,12 +7,10 @@
 # of its own) the reader polls, as pgmq does, and still gets the message.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. test/script_helpers.sh
 db=qx_poll_wakeup
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export PGDATABASE=$db
-q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 q -c "CREATE EXTENSION queue_ext" -c "SELECT pgmq.create('wake')" >/dev/null
 

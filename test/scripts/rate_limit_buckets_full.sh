@@ -4,12 +4,11 @@
 # buckets of removed limits are reclaimed when the table is full.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. test/script_helpers.sh
 . test/cluster.sh
 cluster_start "queue_ext.rate_limit_buckets = 64"
 trap cluster_stop EXIT
 
-q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
 
 q -c "CREATE EXTENSION queue_ext" >/dev/null
 [ "$(q -c "SHOW queue_ext.rate_limit_buckets")" = 64 ] || fail "setting"
