@@ -15,8 +15,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-q -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "DROP TABLE IF EXISTS pgmq.q_cron_jobs, pgmq.a_cron_jobs" \
-  -c "CREATE EXTENSION queue_ext" >/dev/null
+# The cron database is postgres: start from a clean queue_ext there.
+q -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "DROP EXTENSION IF EXISTS queue_ext CASCADE" \
+  -c "DROP TABLE IF EXISTS pgmq.q_cron_jobs, pgmq.a_cron_jobs" -c "CREATE EXTENSION queue_ext" >/dev/null
 q -c "SELECT pgmq.create('cron_jobs')" \
   -c "SELECT pgmq.set_queue_options('cron_jobs', message_retention => '1 hour')" \
   -c "SELECT pgmq.send_batch('cron_jobs', ARRAY['{\"old\": true}', '{\"new\": true}']::jsonb[])" \
