@@ -7,6 +7,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libsodium-dev pkg-config build-essential
   postgresql-15-cron
+  prometheus-postgres-exporter curl
 )
 
 need=()
