@@ -628,6 +628,101 @@ END;
 $$;
 
 ------------------------------------------------------------------------------
+-- Throughput
+------------------------------------------------------------------------------
+
+CREATE FUNCTION pgmq.queue_counters()
+RETURNS TABLE (queue_name text, sent bigint, read bigint, acked bigint, archived bigint,
+               nacked bigint, dead_lettered bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_queue_counters' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pgmq.queue_counters() IS
+  'Messages sent, read, acked (deleted, acked or popped), archived, nacked and dead-lettered per queue since the server started, counted at commit in shared memory (no rows unless queue_ext is preloaded). The caller''s queues only.';
+
+CREATE TABLE pgmq.throughput_history (
+    queue_name    text NOT NULL,
+    minute        timestamp with time zone NOT NULL,
+    sent          bigint NOT NULL DEFAULT 0,
+    read          bigint NOT NULL DEFAULT 0,
+    acked         bigint NOT NULL DEFAULT 0,
+    archived      bigint NOT NULL DEFAULT 0,
+    nacked        bigint NOT NULL DEFAULT 0,
+    dead_lettered bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (queue_name, minute)
+);
+COMMENT ON TABLE pgmq.throughput_history IS
+  'Messages per queue and minute (the minute maintenance rolled them up in), from pgmq.queue_counters(); kept 7 days.';
+SELECT pg_catalog.pg_extension_config_dump('pgmq.throughput_history', '');
+
+-- What the last roll-up saw; counters below it mean the server restarted.
+CREATE UNLOGGED TABLE pgmq.throughput_marks (
+    queue_name    text PRIMARY KEY,
+    sent          bigint NOT NULL,
+    read          bigint NOT NULL,
+    acked         bigint NOT NULL,
+    archived      bigint NOT NULL,
+    nacked        bigint NOT NULL,
+    dead_lettered bigint NOT NULL
+);
+COMMENT ON TABLE pgmq.throughput_marks IS
+  'The counters pgmq.queue_counters() showed at the last roll-up into pgmq.throughput_history.';
+
+CREATE FUNCTION pgmq._throughput_rollup(batch_size integer) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queues bigint;
+BEGIN
+    -- One statement: the marks it reads are those from before it moves them.
+    WITH counts AS MATERIALIZED (SELECT * FROM pgmq.queue_counters()),
+    grown AS (
+        SELECT c.queue_name,
+               -- Below the mark: the server restarted, and everything counted since is new.
+               CASE WHEN m.queue_name IS NULL OR c.sent < m.sent OR c.read < m.read OR c.acked < m.acked
+                         OR c.archived < m.archived OR c.nacked < m.nacked OR c.dead_lettered < m.dead_lettered
+                    THEN false ELSE true END AS continues,
+               c.sent, c.read, c.acked, c.archived, c.nacked, c.dead_lettered,
+               m.sent AS m_sent, m.read AS m_read, m.acked AS m_acked, m.archived AS m_archived,
+               m.nacked AS m_nacked, m.dead_lettered AS m_dead_lettered
+        FROM counts c LEFT JOIN pgmq.throughput_marks m ON m.queue_name = c.queue_name),
+    deltas AS (
+        SELECT g.queue_name,
+               g.sent - CASE WHEN g.continues THEN g.m_sent ELSE 0 END AS sent,
+               g.read - CASE WHEN g.continues THEN g.m_read ELSE 0 END AS read,
+               g.acked - CASE WHEN g.continues THEN g.m_acked ELSE 0 END AS acked,
+               g.archived - CASE WHEN g.continues THEN g.m_archived ELSE 0 END AS archived,
+               g.nacked - CASE WHEN g.continues THEN g.m_nacked ELSE 0 END AS nacked,
+               g.dead_lettered - CASE WHEN g.continues THEN g.m_dead_lettered ELSE 0 END AS dead_lettered
+        FROM grown g),
+    added AS (
+        INSERT INTO pgmq.throughput_history AS h
+            (queue_name, minute, sent, read, acked, archived, nacked, dead_lettered)
+        SELECT d.queue_name, date_trunc('minute', now()), d.sent, d.read, d.acked, d.archived, d.nacked, d.dead_lettered
+        FROM deltas d
+        WHERE d.sent + d.read + d.acked + d.archived + d.nacked + d.dead_lettered > 0
+        ON CONFLICT (queue_name, minute) DO UPDATE SET
+            sent = h.sent + EXCLUDED.sent, read = h.read + EXCLUDED.read, acked = h.acked + EXCLUDED.acked,
+            archived = h.archived + EXCLUDED.archived, nacked = h.nacked + EXCLUDED.nacked,
+            dead_lettered = h.dead_lettered + EXCLUDED.dead_lettered
+        RETURNING 1),
+    marked AS (
+        INSERT INTO pgmq.throughput_marks AS m
+        SELECT * FROM counts
+        ON CONFLICT (queue_name) DO UPDATE SET
+            sent = EXCLUDED.sent, read = EXCLUDED.read, acked = EXCLUDED.acked, archived = EXCLUDED.archived,
+            nacked = EXCLUDED.nacked, dead_lettered = EXCLUDED.dead_lettered
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM added) INTO v_queues;
+
+    DELETE FROM pgmq.throughput_history h
+    WHERE h.ctid = ANY (ARRAY(SELECT o.ctid FROM pgmq.throughput_history o
+                              WHERE o.minute < now() - interval '7 days' LIMIT batch_size));
+    RETURN v_queues;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._throughput_rollup(integer) IS
+  'Adds what pgmq.queue_counters() grew by since the last roll-up to this minute of pgmq.throughput_history, and drops history older than 7 days; returns how many queues had work.';
+
+------------------------------------------------------------------------------
 -- Maintenance
 ------------------------------------------------------------------------------
 
@@ -822,6 +917,8 @@ BEGIN
         UNION ALL
         SELECT 'tenant_usage', 'pgmq._fold_tenant_usage(integer)'::regprocedure, 0
         UNION ALL
+        SELECT 'throughput', 'pgmq._throughput_rollup(integer)'::regprocedure, 0
+        UNION ALL
         SELECT s.step, s.function, s.position FROM pgmq.maintenance_steps s
         ORDER BY 3, 1
     LOOP
@@ -993,6 +1090,10 @@ CREATE POLICY queue_ext_tenant ON pgmq.rate_limits AS RESTRICTIVE
 ALTER TABLE pgmq.tenant_quotas ENABLE ROW LEVEL SECURITY;
 CREATE POLICY queue_ext_rows ON pgmq.tenant_quotas AS PERMISSIVE USING (true);
 CREATE POLICY queue_ext_tenant ON pgmq.tenant_quotas AS RESTRICTIVE USING (pgmq.tenant_visible(tenant_id));
+ALTER TABLE pgmq.throughput_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY queue_ext_rows ON pgmq.throughput_history AS PERMISSIVE USING (true);
+CREATE POLICY queue_ext_tenant ON pgmq.throughput_history AS RESTRICTIVE USING (pgmq.queue_visible(queue_name));
+ALTER TABLE pgmq.throughput_marks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgmq.tenant_usage ENABLE ROW LEVEL SECURITY;
 CREATE POLICY queue_ext_rows ON pgmq.tenant_usage AS PERMISSIVE USING (true);
 CREATE POLICY queue_ext_tenant ON pgmq.tenant_usage AS RESTRICTIVE USING (pgmq.tenant_visible(tenant_id));
@@ -1002,7 +1103,7 @@ ALTER TABLE pgmq.maintenance_steps ENABLE ROW LEVEL SECURITY;
 
 -- pgmq's default privileges give pg_monitor SELECT on new tables: not on tenants' data.
 REVOKE ALL ON pgmq.rate_limits, pgmq.rate_limit_buckets, pgmq.tenant_quotas, pgmq.tenant_usage,
-              pgmq.maintenance_steps FROM PUBLIC, pg_monitor;
+              pgmq.maintenance_steps, pgmq.throughput_history, pgmq.throughput_marks FROM PUBLIC, pg_monitor;
 REVOKE ALL ON SEQUENCE pgmq.rate_limits_limit_id_seq FROM PUBLIC, pg_monitor;
 GRANT SELECT ON pgmq.tenant_quota_usage TO PUBLIC;
 
@@ -1012,7 +1113,7 @@ DECLARE
     v_role regrole;
 BEGIN
     FOR v_role IN SELECT r.role FROM pgmq.tenant_roles r LOOP
-        EXECUTE format('GRANT SELECT ON pgmq.rate_limits, pgmq.tenant_quotas, pgmq.tenant_usage TO %s', v_role);
+        EXECUTE format('GRANT SELECT ON pgmq.rate_limits, pgmq.tenant_quotas, pgmq.tenant_usage, pgmq.throughput_history TO %s', v_role);
     END LOOP;
 END;
 $$;
@@ -1024,6 +1125,6 @@ BEGIN
     IF position(v_from IN v_def) = 0 THEN
         RAISE EXCEPTION 'pgmq._tenant_reads has no table list to extend';
     END IF;
-    EXECUTE replace(v_def, v_from, '''pgmq.idempotency_keys, pgmq.rate_limits, pgmq.tenant_quotas, pgmq.tenant_usage''');
+    EXECUTE replace(v_def, v_from, '''pgmq.idempotency_keys, pgmq.rate_limits, pgmq.tenant_quotas, pgmq.tenant_usage, pgmq.throughput_history''');
 END;
 $$;

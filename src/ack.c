@@ -23,10 +23,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-/* Messages left a queue: on a queue that caps messages in flight, waiting readers have room again. */
+/*
+ * n messages left the queue (archived or not): they are counted, and on a
+ * queue that caps messages in flight waiting readers have room again.
+ */
 static void
-ack_frees_room(QueueEntry *queue, uint64 n)
+ack_frees_room(QueueEntry *queue, uint64 n, bool archived)
 {
+	count_messages(queue, archived ? COUNT_ARCHIVED : COUNT_ACKED, (int64) n);
 	if (n > 0 && queue->options.max_in_flight > 0)
 		wakeup_after_commit(queue);
 }
@@ -42,7 +46,7 @@ ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
 	spi_connect_or_error();
 	n = queue_execute(queue, kind, &id, NULL, NULL);
 	SPI_finish();
-	ack_frees_room(queue, n);
+	ack_frees_room(queue, n, kind == QP_ARCHIVE_ONE);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -56,7 +60,7 @@ ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 	spi_connect_or_error();
-	ack_frees_room(queue, queue_execute(queue, kind, &ids, NULL, fcinfo));
+	ack_frees_room(queue, queue_execute(queue, kind, &ids, NULL, fcinfo), kind == QP_ARCHIVE_MANY);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -145,7 +149,7 @@ QUEUE_EXT_ENTRY(queue_ext_ack)
 					  values, nulls, NULL);
 	breaker_record(queue, (int64) n, 0);
 	SPI_finish();
-	ack_frees_room(queue, n);
+	ack_frees_room(queue, n, false);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -169,6 +173,6 @@ QUEUE_EXT_ENTRY(queue_ext_ack_batch)
 						  values, nulls, fcinfo);
 	breaker_record(queue, (int64) acked, 0);
 	SPI_finish();
-	ack_frees_room(queue, acked);
+	ack_frees_room(queue, acked, false);
 	return (Datum) 0;
 }

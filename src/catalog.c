@@ -466,8 +466,14 @@ QUEUE_EXT_ENTRY(queue_ext_drop_queue)
 	}
 	/* A queue made again under the name starts without the old one's limits. */
 	if (OidIsValid(get_relname_relid("rate_limits", get_namespace_oid(QUEUE_SCHEMA, false))))
+	{
 		catalog_exec("DELETE FROM pgmq.rate_limits WHERE queue_name OPERATOR(pg_catalog.=) $1",
 					 registered, SPI_OK_DELETE);
+		catalog_exec("DELETE FROM pgmq.throughput_history WHERE queue_name OPERATOR(pg_catalog.=) $1",
+					 registered, SPI_OK_DELETE);
+		catalog_exec("DELETE FROM pgmq.throughput_marks WHERE queue_name OPERATOR(pg_catalog.=) $1",
+					 registered, SPI_OK_DELETE);
+	}
 	catalog_exec("DELETE FROM pgmq.meta WHERE pg_catalog.lower(queue_name::pg_catalog.text) "
 				 "OPERATOR(pg_catalog.=) pg_catalog.lower($1)", name, SPI_OK_DELETE);
 	SPI_finish();

@@ -57,6 +57,7 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 	Datum		values[5];
 	QueueEntry *dead_letter_queue;
 	Datum		receive[4];
+	uint64		moved;
 
 	values[0] = ids;
 	values[1] = CStringGetTextDatum(queue->registered_name);
@@ -65,7 +66,12 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 	values[4] = CStringGetTextDatum(reason);
 
 	if (!queue->options.has_dead_letter_queue)
-		return queue_execute(queue, QP_DEAD_TO_ARCHIVE, values, NULL, NULL);
+	{
+		uint64		archived = queue_execute(queue, QP_DEAD_TO_ARCHIVE, values, NULL, NULL);
+
+		count_messages(queue, COUNT_DEAD_LETTERED, (int64) archived);
+		return archived;
+	}
 
 	/* Look it up first: a missing dead-letter queue must fail before anything moves. */
 	dead_letter_queue = queue_lookup(queue->options.dead_letter.name, NEED_NOTHING);
@@ -83,7 +89,9 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 	receive[2] = column_as_array(2, JSONBOID);
 	receive[3] = column_as_array(3, JSONBOID);
 	wakeup_after_commit(dead_letter_queue);
-	return queue_execute(dead_letter_queue, QP_DEAD_LETTER_RECEIVE, receive, NULL, NULL);
+	moved = queue_execute(dead_letter_queue, QP_DEAD_LETTER_RECEIVE, receive, NULL, NULL);
+	count_messages(queue, COUNT_DEAD_LETTERED, (int64) moved);
+	return moved;
 }
 
 /* ---- redrive ---- */

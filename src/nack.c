@@ -89,6 +89,7 @@ QUEUE_EXT_ENTRY(queue_ext_nack)
 	nacked = nack_delivery(queue, PG_GETARG_INT64(1), read_ct,
 						   PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3));
 	breaker_record(queue, 0, nacked ? 1 : 0);
+	count_messages(queue, COUNT_NACKED, nacked ? 1 : 0);
 	SPI_finish();
 	PG_RETURN_BOOL(nacked);
 }
@@ -126,6 +127,7 @@ QUEUE_EXT_ENTRY(queue_ext_nack_batch)
 		}
 	}
 	breaker_record(queue, 0, nacked);
+	count_messages(queue, COUNT_NACKED, nacked);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -403,11 +403,29 @@ extern void wakeup_after_commit(QueueEntry *queue);
 extern bool wakeup_prepare(QueueEntry *queue, uint64 *commits);
 extern void wakeup_sleep(QueueEntry *queue, uint64 commits, long timeout_ms);
 
+/* ---- counters.c: throughput counters, counted at commit ---- */
+
+typedef enum CounterKind
+{
+	COUNT_SENT,
+	COUNT_READ,
+	COUNT_ACKED,				/* deleted, acked or popped */
+	COUNT_ARCHIVED,
+	COUNT_NACKED,
+	COUNT_DEAD_LETTERED,
+	COUNTER_KINDS
+} CounterKind;
+
+extern Size counters_shmem_size(void);
+extern void counters_shmem_startup(void);
+extern void count_messages(QueueEntry *queue, CounterKind kind, int64 n);
+
 /* ---- shared_state.c: shared memory, when preloaded ---- */
 
 typedef enum SharedLockId
 {
 	SHARED_LOCK_RATE_LIMITS,
+	SHARED_LOCK_COUNTERS,
 	SHARED_LOCK_COUNT
 } SharedLockId;
 

@@ -284,6 +284,7 @@ read_allowed(FunctionCallInfo fcinfo, QueueEntry *queue, int64 limit, int32 vt_s
 		in_flight_done(queue, delivered);
 	}
 	rate_limit_read_done(&grant, (int64) delivered);
+	count_messages(queue, COUNT_READ, (int64) delivered);
 	if (trial && delivered == 0)
 		breaker_trial_unused(queue);
 	else if (trial)
@@ -405,6 +406,7 @@ QUEUE_EXT_ENTRY(queue_ext_pop)
 	Datum		values[3];
 	bool		trial;
 	RateGrant	grant;
+	int64		popped;
 
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 
@@ -428,7 +430,11 @@ QUEUE_EXT_ENTRY(queue_ext_pop)
 		}
 	}
 	SPI_finish();
-	rate_limit_read_done(&grant, tuplestore_tuple_count(((ReturnSetInfo *) fcinfo->resultinfo)->setResult));
+	popped = tuplestore_tuple_count(((ReturnSetInfo *) fcinfo->resultinfo)->setResult);
+	rate_limit_read_done(&grant, popped);
+	/* A pop reads and deletes. */
+	count_messages(queue, COUNT_READ, popped);
+	count_messages(queue, COUNT_ACKED, popped);
 	return (Datum) 0;
 }
 

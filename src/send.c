@@ -141,6 +141,7 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	DestReceiver *dest;
+	int64		sent;
 
 	values[0] = TimestampTzGetDatum(vt);
 	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
@@ -166,7 +167,9 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	srf_begin(fcinfo);
 	spi_connect_or_error();
 	dest = srf_receiver(fcinfo);
-	quota_count_sent(queue, send_message(queue, values, nulls, dest));
+	sent = send_message(queue, values, nulls, dest);
+	quota_count_sent(queue, sent);
+	count_messages(queue, COUNT_SENT, sent);
 	dest->rDestroy(dest);
 	SPI_finish();
 	wakeup_after_commit(queue);
@@ -304,6 +307,7 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	bool		nulls[3] = {false, false, true};
 	int			nmsgs;
 	bool		keyed = false;
+	int64		sent;
 
 	if (PG_ARGISNULL(1) ||
 		(nmsgs = array_length_1d(PG_GETARG_ARRAYTYPE_P(1))) == 0)
@@ -353,11 +357,13 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	{
 		DestReceiver *dest = srf_receiver(fcinfo);
 
-		quota_count_sent(queue, send_batch_keyed(queue, vt, msgs, DatumGetArrayTypeP(values[2]), dest));
+		sent = send_batch_keyed(queue, vt, msgs, DatumGetArrayTypeP(values[2]), dest);
 		dest->rDestroy(dest);
 	}
 	else
-		quota_count_sent(queue, (int64) queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo));
+		sent = (int64) queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);
+	quota_count_sent(queue, sent);
+	count_messages(queue, COUNT_SENT, sent);
 	SPI_finish();
 	wakeup_after_commit(queue);
 	return (Datum) 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rate limits, the in-flight cap and quotas on a server where queue_ext is
-# not in shared_preload_libraries (only pg_cron is): buckets are rows of
+# Rate limits, the in-flight cap, quotas and throughput counters on a server
+# where queue_ext is not in shared_preload_libraries (only pg_cron is): buckets are rows of
 # pgmq.rate_limit_buckets, still shared by every session, and a session
 # whose transaction holds a bucket makes the others wait for it (here: a
 # lock_timeout error instead of a wait).
@@ -60,4 +60,9 @@ q -c "SELECT pgmq.create_tenant('np_t')" -c "SELECT pgmq.create('np_t_q')" -c "S
 [ "$(q -c "SELECT count(*) FROM pgmq.send_batch('np_t_q', ARRAY['{}', '{}']::jsonb[])")" = 2 ] || fail "quota sends"
 out="$(psql -qXAt -c "SELECT pgmq.send('np_t_q', '{}')" 2>&1 || true)"
 echo "$out" | grep -q 'monthly quota of tenant "np_t" exceeded' || fail "quota: $out"
+# Throughput counters need shared memory: without it nothing is counted,
+# and maintenance rolls up nothing.
+[ "$(q -c "SELECT count(*) FROM pgmq.queue_counters()")" = 0 ] || fail "counters without preload"
+[ "$(q -c "SELECT count(*) FROM pgmq.run_maintenance() WHERE step = 'throughput'")" = 0 ] || fail "throughput rolled up"
+[ "$(q -c "SELECT count(*) FROM pgmq.throughput_history")" = 0 ] || fail "throughput history without preload"
 echo "limits without preload: ok"

@@ -1,0 +1,185 @@
+/*
+ * counters.c
+ *	  Throughput counters: messages sent, read, acked, archived, nacked and
+ *	  dead-lettered per queue, in shared memory, counted when the
+ *	  transaction that did the work commits.
+ *
+ * The hot path only adds to a small backend-local list; a transaction
+ * callback adds the list to the shared counters at commit (a rolled-back
+ * transaction counts nothing; work in a subtransaction that rolled back is
+ * counted with its transaction). The counters only grow, from server start:
+ * pgmq.queue_counters() shows them, and maintenance turns their growth into
+ * per-minute history (pgmq.throughput_history), so reading throughput never
+ * scans a queue. Without preload nothing is counted and the history stays
+ * empty. Shared memory holds the counters of COUNTED_QUEUES queues; work on
+ * queues beyond them is not counted.
+ */
+#include "queue_ext.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#define COUNTED_QUEUES 8192
+
+typedef struct CounterKey
+{
+	Oid			database;
+	Oid			queue_relid;
+} CounterKey;
+
+typedef struct QueueCounters
+{
+	CounterKey	key;
+	int64		counts[COUNTER_KINDS];
+} QueueCounters;
+
+static HTAB *shared_counters = NULL;
+
+/* This transaction's counts, per queue. */
+typedef struct PendingCounts
+{
+	Oid			queue_relid;
+	int64		counts[COUNTER_KINDS];
+} PendingCounts;
+
+static PendingCounts *pending = NULL;
+static int	npending = 0;
+static int	pending_capacity = 0;
+static bool callback_registered = false;
+
+Size
+counters_shmem_size(void)
+{
+	return hash_estimate_size(COUNTED_QUEUES, sizeof(QueueCounters));
+}
+
+/* From shared_state.c's startup hook, AddinShmemInitLock held. */
+void
+counters_shmem_startup(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(CounterKey);
+	ctl.entrysize = sizeof(QueueCounters);
+	shared_counters = ShmemInitHash("queue_ext counters", COUNTED_QUEUES, COUNTED_QUEUES,
+									&ctl, HASH_ELEM | HASH_BLOBS);
+}
+
+static void
+counters_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && npending > 0)
+	{
+		/* After the commit: nothing here may fail, so a full table drops counts. */
+		LWLockAcquire(shared_lock(SHARED_LOCK_COUNTERS), LW_EXCLUSIVE);
+		for (int i = 0; i < npending; i++)
+		{
+			CounterKey	key = {MyDatabaseId, pending[i].queue_relid};
+			bool		found;
+			QueueCounters *entry;
+
+			entry = hash_search(shared_counters, &key, HASH_FIND, &found);
+			if (entry == NULL && hash_get_num_entries(shared_counters) < COUNTED_QUEUES)
+				entry = hash_search(shared_counters, &key, HASH_ENTER_NULL, &found);
+			if (entry == NULL)
+				continue;
+			if (!found)
+				memset(entry->counts, 0, sizeof(entry->counts));
+			for (int k = 0; k < COUNTER_KINDS; k++)
+				entry->counts[k] += pending[i].counts[k];
+		}
+		LWLockRelease(shared_lock(SHARED_LOCK_COUNTERS));
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		npending = 0;
+}
+
+/* Counts n messages of one kind on queue, when this transaction commits. */
+void
+count_messages(QueueEntry *queue, CounterKind kind, int64 n)
+{
+	int			i;
+
+	if (n <= 0 || !shared_state_ready() || IsParallelWorker())
+		return;
+	for (i = 0; i < npending; i++)
+		if (pending[i].queue_relid == queue->queue_relid)
+			break;
+	if (i == npending)
+	{
+		if (!callback_registered)
+		{
+			RegisterXactCallback(counters_xact_callback, NULL);
+			callback_registered = true;
+		}
+		if (npending == pending_capacity)
+		{
+			int			capacity = Max(8, pending_capacity * 2);
+
+			pending = pending == NULL
+				? MemoryContextAlloc(TopMemoryContext, sizeof(PendingCounts) * capacity)
+				: repalloc(pending, sizeof(PendingCounts) * capacity);
+			pending_capacity = capacity;
+		}
+		memset(&pending[i], 0, sizeof(PendingCounts));
+		pending[i].queue_relid = queue->queue_relid;
+		npending++;
+	}
+	pending[i].counts[kind] += n;
+}
+
+/*
+ * queue_counters() -> setof (queue_name, sent, read, acked, archived, nacked,
+ * dead_lettered): every counted queue of this database the caller may see,
+ * since the server started. No rows without preload.
+ */
+QUEUE_EXT_ENTRY(queue_ext_queue_counters)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	QueueCounters *entry;
+	QueueCounters *copies;
+	int			n = 0;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (!shared_state_ready())
+		return (Datum) 0;
+
+	copies = palloc(sizeof(QueueCounters) * COUNTED_QUEUES);
+	LWLockAcquire(shared_lock(SHARED_LOCK_COUNTERS), LW_SHARED);
+	hash_seq_init(&status, shared_counters);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->key.database == MyDatabaseId && n < COUNTED_QUEUES)
+			copies[n++] = *entry;
+	LWLockRelease(shared_lock(SHARED_LOCK_COUNTERS));
+
+	for (int i = 0; i < n; i++)
+	{
+		char	   *relname = get_rel_name(copies[i].key.queue_relid);
+		QueueEntry *queue;
+		Datum		values[1 + COUNTER_KINDS];
+		bool		nulls[1 + COUNTER_KINDS] = {false};
+
+		/* q_<lowercased name>; a dropped queue's counters are left behind. */
+		if (relname == NULL || strncmp(relname, "q_", 2) != 0 ||
+			(queue = queue_find(relname + 2)) == NULL ||
+			queue->queue_relid != copies[i].key.queue_relid ||
+			!queue_visible_to_caller(queue))
+			continue;
+		values[0] = CStringGetTextDatum(queue->registered_name);
+		for (int k = 0; k < COUNTER_KINDS; k++)
+			values[1 + k] = Int64GetDatum(copies[i].counts[k]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
