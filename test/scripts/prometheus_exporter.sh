@@ -2,8 +2,8 @@
 # Operators scrape queue_ext with Debian's prometheus-postgres-exporter and
 # examples/prometheus/queue_ext_queries.yaml: the real exporter runs against
 # the test cluster and /metrics shows each queue's depth, visible, in-flight,
-# delayed, retrying and dead-lettered messages, its oldest message's age and
-# its sent counter.
+# delayed, retrying and dead-lettered messages, its oldest message's age, its
+# sent counter and the throughput counters of shared memory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/script_helpers.sh
@@ -57,5 +57,10 @@ age="$(metric oldest_age_seconds orders)"
 [ "${age%.*}" -ge 89 ] || fail "oldest_age_seconds $age"
 [ "$(metric depth idle)" = 0 ] || fail "idle depth $(metric depth idle)"
 echo "$metrics" | grep -q '^# TYPE queue_ext_queue_sent_total counter' || fail "sent_total is not a counter"
+# The shared-memory counters: 3 read, 1 nacked and dead-lettered.
+tmetric() { echo "$metrics" | grep "^queue_ext_throughput_$1{" | grep "queue=\"$2\"" | awk '{print $NF}' | head -1; }
+[ "$(tmetric read_total orders)" = 3 ] || fail "read_total $(tmetric read_total orders)"
+[ "$(tmetric nacked_total orders)" = 1 ] || fail "nacked_total $(tmetric nacked_total orders)"
+[ "$(tmetric dead_lettered_total orders)" = 1 ] || fail "dead_lettered_total $(tmetric dead_lettered_total orders)"
 rm -f /tmp/qx_exporter.log
 echo "prometheus exporter: ok"
