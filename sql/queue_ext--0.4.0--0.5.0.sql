@@ -653,6 +653,18 @@ COMMENT ON TABLE pgmq.throughput_history IS
   'Messages per queue and minute (the minute maintenance rolled them up in), from pgmq.queue_counters(); kept 7 days.';
 SELECT pg_catalog.pg_extension_config_dump('pgmq.throughput_history', '');
 
+CREATE VIEW pgmq.tenant_throughput WITH (security_invoker = true) AS
+SELECT t.slug AS tenant, h.minute,
+       sum(h.sent)::bigint AS sent, sum(h.read)::bigint AS read, sum(h.acked)::bigint AS acked,
+       sum(h.archived)::bigint AS archived, sum(h.nacked)::bigint AS nacked,
+       sum(h.dead_lettered)::bigint AS dead_lettered
+FROM pgmq.throughput_history h
+JOIN pgmq.queue_tenants q ON lower(q.queue_name) = lower(h.queue_name)
+JOIN pgmq.tenants t ON t.tenant_id = q.tenant_id
+GROUP BY t.slug, h.minute;
+COMMENT ON VIEW pgmq.tenant_throughput IS
+  'pgmq.throughput_history summed over each tenant''s queues, per minute.';
+
 -- What the last roll-up saw; counters below it mean the server restarted.
 CREATE UNLOGGED TABLE pgmq.throughput_marks (
     queue_name    text PRIMARY KEY,
@@ -1105,7 +1117,7 @@ ALTER TABLE pgmq.maintenance_steps ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON pgmq.rate_limits, pgmq.rate_limit_buckets, pgmq.tenant_quotas, pgmq.tenant_usage,
               pgmq.maintenance_steps, pgmq.throughput_history, pgmq.throughput_marks FROM PUBLIC, pg_monitor;
 REVOKE ALL ON SEQUENCE pgmq.rate_limits_limit_id_seq FROM PUBLIC, pg_monitor;
-GRANT SELECT ON pgmq.tenant_quota_usage TO PUBLIC;
+GRANT SELECT ON pgmq.tenant_quota_usage, pgmq.tenant_throughput TO PUBLIC;
 
 -- Tenant roles read their own limits, quota and usage.
 DO $$

@@ -36,10 +36,14 @@ SELECT queue_name, sum(sent) AS sent, sum(read) AS read, sum(acked) AS acked, su
        sum(nacked) AS nacked, sum(dead_lettered) AS dead_lettered
 FROM pgmq.throughput_history WHERE queue_name LIKE 'tp%' GROUP BY queue_name ORDER BY 1;
 
+-- Per tenant, summed over its queues.
+SELECT tenant, sum(sent) AS sent FROM pgmq.tenant_throughput WHERE tenant = 'tp_acme' GROUP BY tenant;
+
 -- The tenant sees its own queue's counters and history only.
 SET ROLE qx_tp_tenant;
 SELECT queue_name, sent FROM pgmq.queue_counters() WHERE queue_name LIKE 'tp%';
 SELECT queue_name, sum(sent) AS sent FROM pgmq.throughput_history GROUP BY queue_name;
+SELECT tenant, sum(sent) AS sent FROM pgmq.tenant_throughput GROUP BY tenant;
 RESET ROLE;
 
 SELECT pgmq.drop_queue('tp_jobs'), pgmq.drop_queue('tp_dead'), pgmq.drop_queue('tp_acme_q');
