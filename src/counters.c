@@ -65,12 +65,8 @@ counters_shmem_size(void)
 void
 counters_shmem_startup(void)
 {
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(CounterKey);
-	ctl.entrysize = sizeof(QueueCounters);
-	shared_counters = ShmemInitHash("queue_ext counters", COUNTED_QUEUES, COUNTED_QUEUES,
-									&ctl, HASH_ELEM | HASH_BLOBS);
+	shared_counters = shared_hash("queue_ext counters", sizeof(CounterKey),
+								  sizeof(QueueCounters), COUNTED_QUEUES);
 }
 
 static void

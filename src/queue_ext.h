@@ -432,6 +432,7 @@ typedef enum SharedLockId
 extern void shared_state_init(void);
 extern bool shared_state_ready(void);
 extern struct LWLock *shared_lock(SharedLockId id);
+extern struct HTAB *shared_hash(const char *name, Size keysize, Size entrysize, long max);
 
 /* ---- api_keys.c: keys, and the one a transaction authenticated with ---- */
 

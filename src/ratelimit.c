@@ -179,13 +179,8 @@ ratelimit_shmem_size(void)
 void
 ratelimit_shmem_startup(void)
 {
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(BucketKey);
-	ctl.entrysize = sizeof(SharedBucket);
-	shared_buckets = ShmemInitHash("queue_ext rate-limit buckets",
-								   rate_limit_buckets, rate_limit_buckets,
-								   &ctl, HASH_ELEM | HASH_BLOBS);
+	shared_buckets = shared_hash("queue_ext rate-limit buckets", sizeof(BucketKey),
+								 sizeof(SharedBucket), rate_limit_buckets);
 }
 
 /*

@@ -67,6 +67,17 @@ shared_state_ready(void)
 	return preloaded && shared_locks != NULL;
 }
 
+/* A shared hash table of at most max entries with binary keys; from a startup hook. */
+HTAB *
+shared_hash(const char *name, Size keysize, Size entrysize, long max)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	return ShmemInitHash(name, max, max, &ctl, HASH_ELEM | HASH_BLOBS);
+}
+
 LWLock *
 shared_lock(SharedLockId id)
 {
