@@ -32,7 +32,7 @@ ack_frees_room(QueueEntry *queue, uint64 n, bool archived)
 {
 	count_messages(queue, archived ? COUNT_ARCHIVED : COUNT_ACKED, (int64) n);
 	if (n > 0 && queue->options.max_in_flight > 0)
-		wakeup_after_commit(queue);
+		wake_readers_at_commit(queue);
 }
 
 /* One id: true when a message was there. A NULL id is no message, as in pgmq. */

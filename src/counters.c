@@ -1,11 +1,13 @@
 /*
  * counters.c
- *	  Throughput counters: messages sent, read, acked, archived, nacked and
- *	  dead-lettered per queue, in shared memory, counted when the
- *	  transaction that did the work commits.
+ *	  What a transaction did to queues, applied when it commits: throughput
+ *	  counters (messages sent, read, acked, archived, nacked and
+ *	  dead-lettered per queue, in shared memory) and the wake-ups of waiting
+ *	  readers (wakeup.c).
  *
- * The hot path only adds to a small backend-local list; a transaction
- * callback adds the list to the shared counters at commit (a rolled-back
+ * The hot path only adds to one small backend-local list per transaction; a
+ * transaction callback adds the list to the shared counters at commit, and
+ * wakes the readers of the queues it marked (a rolled-back
  * transaction counts nothing; work in a subtransaction that rolled back is
  * counted with its transaction). The counters only grow, from server start:
  * pgmq.queue_counters() shows them, and maintenance turns their growth into
@@ -43,11 +45,12 @@ typedef struct QueueCounters
 
 static HTAB *shared_counters = NULL;
 
-/* This transaction's counts, per queue. */
+/* This transaction's counts, per queue, and whether its readers are to be woken. */
 typedef struct PendingCounts
 {
 	Oid			queue_relid;
 	int64		counts[COUNTER_KINDS];
+	bool		wake;
 } PendingCounts;
 
 static PendingCounts *pending = NULL;
@@ -80,8 +83,13 @@ counters_xact_callback(XactEvent event, void *arg)
 		{
 			CounterKey	key = {MyDatabaseId, pending[i].queue_relid};
 			bool		found;
+			bool		counted = false;
 			QueueCounters *entry;
 
+			for (int k = 0; k < COUNTER_KINDS; k++)
+				counted |= pending[i].counts[k] != 0;
+			if (!counted)
+				continue;		/* only a wake-up */
 			entry = hash_search(shared_counters, &key, HASH_FIND, &found);
 			if (entry == NULL && hash_get_num_entries(shared_counters) < COUNTED_QUEUES)
 				entry = hash_search(shared_counters, &key, HASH_ENTER_NULL, &found);
@@ -93,6 +101,9 @@ counters_xact_callback(XactEvent event, void *arg)
 				entry->counts[k] += pending[i].counts[k];
 		}
 		LWLockRelease(shared_lock(SHARED_LOCK_COUNTERS));
+		for (int i = 0; i < npending; i++)
+			if (pending[i].wake)
+				wakeup_announce(pending[i].queue_relid);
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
@@ -100,14 +111,17 @@ counters_xact_callback(XactEvent event, void *arg)
 		npending = 0;
 }
 
-/* Counts n messages of one kind on queue, when this transaction commits. */
-void
-count_messages(QueueEntry *queue, CounterKind kind, int64 n)
+/*
+ * This transaction's entry for queue, made on first use; NULL without shared
+ * memory, and in a parallel worker (whose commit comes before its leader's).
+ */
+static PendingCounts *
+pending_for(QueueEntry *queue)
 {
 	int			i;
 
-	if (n <= 0 || !shared_state_ready() || IsParallelWorker())
-		return;
+	if (!shared_state_ready() || IsParallelWorker())
+		return NULL;
 	for (i = 0; i < npending; i++)
 		if (pending[i].queue_relid == queue->queue_relid)
 			break;
@@ -131,7 +145,30 @@ count_messages(QueueEntry *queue, CounterKind kind, int64 n)
 		pending[i].queue_relid = queue->queue_relid;
 		npending++;
 	}
-	pending[i].counts[kind] += n;
+	return &pending[i];
+}
+
+/* Counts n messages of one kind on queue, when this transaction commits; sent ones wake its readers. */
+void
+count_messages(QueueEntry *queue, CounterKind kind, int64 n)
+{
+	PendingCounts *entry;
+
+	if (n <= 0 || (entry = pending_for(queue)) == NULL)
+		return;
+	entry->counts[kind] += n;
+	if (kind == COUNT_SENT)
+		entry->wake = true;
+}
+
+/* A change that may let queue's waiting readers take more: they are woken when this transaction commits. */
+void
+wake_readers_at_commit(QueueEntry *queue)
+{
+	PendingCounts *entry = pending_for(queue);
+
+	if (entry != NULL)
+		entry->wake = true;
 }
 
 /*

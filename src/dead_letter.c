@@ -88,7 +88,7 @@ dead_letter_messages(QueueEntry *queue, Datum ids, int32 attempts_adjust, const 
 	receive[1] = column_as_array(1, TIMESTAMPTZOID);
 	receive[2] = column_as_array(2, JSONBOID);
 	receive[3] = column_as_array(3, JSONBOID);
-	wakeup_after_commit(dead_letter_queue);
+	wake_readers_at_commit(dead_letter_queue);
 	moved = queue_execute(dead_letter_queue, QP_DEAD_LETTER_RECEIVE, receive, NULL, NULL);
 	count_messages(queue, COUNT_DEAD_LETTERED, (int64) moved);
 	return moved;
@@ -183,7 +183,7 @@ send_back(FunctionCallInfo fcinfo, const char *target_name, DeadLetter *letters,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("redrive into queue \"%s\" sent fewer messages than it took", target_name)));
-	wakeup_after_commit(target);
+	wake_readers_at_commit(target);
 
 	for (int i = 0; i < n; i++)
 	{

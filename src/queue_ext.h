@@ -399,7 +399,7 @@ extern void quota_count_sent(QueueEntry *queue, int64 sent);
 
 extern Size wakeup_shmem_size(void);
 extern void wakeup_shmem_startup(void);
-extern void wakeup_after_commit(QueueEntry *queue);
+extern void wakeup_announce(Oid queue_relid);
 extern bool wakeup_prepare(QueueEntry *queue, uint64 *commits);
 extern void wakeup_sleep(QueueEntry *queue, uint64 commits, long timeout_ms);
 
@@ -419,6 +419,7 @@ typedef enum CounterKind
 extern Size counters_shmem_size(void);
 extern void counters_shmem_startup(void);
 extern void count_messages(QueueEntry *queue, CounterKind kind, int64 n);
+extern void wake_readers_at_commit(QueueEntry *queue);
 
 /* ---- shared_state.c: shared memory, when preloaded ---- */
 

@@ -172,7 +172,6 @@ send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	count_messages(queue, COUNT_SENT, sent);
 	dest->rDestroy(dest);
 	SPI_finish();
-	wakeup_after_commit(queue);
 	return (Datum) 0;
 }
 
@@ -365,7 +364,6 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 	quota_count_sent(queue, sent);
 	count_messages(queue, COUNT_SENT, sent);
 	SPI_finish();
-	wakeup_after_commit(queue);
 	return (Datum) 0;
 }
 

@@ -12,7 +12,8 @@
  * nothing). A waiting reader sleeps on its queue's variable; a transaction
  * that sent to a queue broadcasts on it when it commits (a transaction
  * callback, run after the commit is visible to others), so the reader's next
- * snapshot sees the message.
+ * snapshot sees the message. counters.c keeps the list of queues a
+ * transaction changed, and calls wakeup_announce() for them at commit.
  *
  * Each slot also counts the commits announced on it. A reader notes the
  * count before a read attempt and sleeps only while it is unchanged, so a
@@ -33,13 +34,10 @@
  */
 #include "queue_ext.h"
 
-#include "access/parallel.h"
-#include "access/xact.h"
 #include "common/hashfn.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/shmem.h"
-#include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #define WAKE_SLOTS 1024
@@ -51,12 +49,6 @@ typedef struct WakeSlot
 } WakeSlot;
 
 static WakeSlot *wake_slots = NULL;
-
-/* Queues this transaction sent to (their tables' OIDs). */
-static Oid *sent_to = NULL;
-static int	nsent_to = 0;
-static int	sent_to_capacity = 0;
-static bool callback_registered = false;
 
 Size
 wakeup_shmem_size(void)
@@ -85,59 +77,18 @@ relid_slot(Oid relid)
 	return &wake_slots[hash_uint32((uint32) relid) % WAKE_SLOTS];
 }
 
-static void
-wakeup_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			/* Runs after the commit is visible; nothing here can fail. */
-			for (int i = 0; i < nsent_to; i++)
-			{
-				WakeSlot   *slot = relid_slot(sent_to[i]);
-
-				pg_atomic_fetch_add_u64(&slot->commits, 1);
-				ConditionVariableBroadcast(&slot->cv);
-			}
-			nsent_to = 0;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			nsent_to = 0;
-			break;
-		default:
-			break;
-	}
-}
-
-/* A send to queue (or another change that may let a reader take more): its waiting readers are woken when this transaction commits. */
+/*
+ * From the commit of a transaction that changed the queue with this table
+ * (counters.c keeps the list): wakes its waiting readers. Runs after the
+ * commit is visible; nothing here can fail.
+ */
 void
-wakeup_after_commit(QueueEntry *queue)
+wakeup_announce(Oid queue_relid)
 {
-	/* A parallel worker's commit comes before its leader's: the leader announces. */
-	if (!shared_state_ready() || IsParallelWorker())
-		return;
-	for (int i = 0; i < nsent_to; i++)
-		if (sent_to[i] == queue->queue_relid)
-			return;
-	if (!callback_registered)
-	{
-		RegisterXactCallback(wakeup_xact_callback, NULL);
-		callback_registered = true;
-	}
-	if (nsent_to == sent_to_capacity)
-	{
-		int			capacity = Max(8, sent_to_capacity * 2);
+	WakeSlot   *slot = relid_slot(queue_relid);
 
-		/* The capacity grows only once the memory is there. */
-		sent_to = sent_to == NULL
-			? MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * capacity)
-			: repalloc(sent_to, sizeof(Oid) * capacity);
-		sent_to_capacity = capacity;
-	}
-	sent_to[nsent_to++] = queue->queue_relid;
+	pg_atomic_fetch_add_u64(&slot->commits, 1);
+	ConditionVariableBroadcast(&slot->cv);
 }
 
 /*
