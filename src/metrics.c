@@ -87,26 +87,12 @@ QUEUE_EXT_ENTRY(queue_ext_metrics)
 QUEUE_EXT_ENTRY(queue_ext_metrics_all)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *names = NIL;
+	List	   *names;
 	ListCell   *lc;
-	MemoryContext caller_cxt = CurrentMemoryContext;
-	int			rc;
 
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	rc = SPI_execute("SELECT queue_name::text FROM pgmq.meta ORDER BY queue_name", true, 0);
-	if (rc != SPI_OK_SELECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not list queues"),
-				 errdetail("%s", SPI_result_code_string(rc))));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext spi_cxt = MemoryContextSwitchTo(caller_cxt);
-
-		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		MemoryContextSwitchTo(spi_cxt);
-	}
+	names = queue_names_all();
 
 	foreach(lc, names)
 	{

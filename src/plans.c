@@ -234,6 +234,36 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		0, {InvalidOid}, false, true,
 		SPI_OK_SELECT, "metrics"
 	},
+	/*
+	 * Messages per state at $1 (pgmq.message_state's rules), and those
+	 * enqueued before $2: one pass over the queue, for small queues and the
+	 * census of large ones.
+	 */
+	[QP_STATE_COUNTS] = {
+		"SELECT pg_catalog.count(*)::bigint,"
+		" pg_catalog.count(*) FILTER (WHERE m.vt <= $1)::bigint,"
+		" pg_catalog.count(*) FILTER (WHERE m.vt > $1 AND m.read_ct > 0 AND " NOT_NACKED ")::bigint,"
+		" pg_catalog.count(*) FILTER (WHERE m.vt > $1 AND m.read_ct = 0)::bigint,"
+		" pg_catalog.count(*) FILTER (WHERE m.vt > $1 AND m.read_ct > 0 AND NOT " NOT_NACKED ")::bigint,"
+		" pg_catalog.count(*) FILTER (WHERE m.enqueued_at < $2)::bigint "
+		"FROM {queue} m",
+		2, {TIMESTAMPTZOID, TIMESTAMPTZOID}, false, true,
+		SPI_OK_SELECT, "counting the messages of"
+	},
+	/* Rows of the queue and of its archive, where their gauges are unknown. */
+	[QP_ROW_COUNTS] = {
+		"SELECT (SELECT pg_catalog.count(*) FROM {queue})::bigint,"
+		" (SELECT pg_catalog.count(*) FROM {archive})::bigint",
+		0, {InvalidOid}, false, true,
+		SPI_OK_SELECT, "counting the rows of"
+	},
+	/* The first and the last message's enqueued_at, from the two ends of the primary key. */
+	[QP_AGE_ENDS] = {
+		"SELECT (SELECT enqueued_at FROM {queue} ORDER BY msg_id LIMIT 1),"
+		" (SELECT enqueued_at FROM {queue} ORDER BY msg_id DESC LIMIT 1)",
+		0, {InvalidOid}, true, true,
+		SPI_OK_SELECT, "reading the age of"
+	},
 	[QP_SEQUENCE_POSITION] = {
 		"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}",
 		0, {InvalidOid}, false, true,

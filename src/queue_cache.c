@@ -219,6 +219,29 @@ queue_find(const char *name)
 	return entry;
 }
 
+/* Every queue name in pgmq.meta, in name order, allocated in the caller's context; SPI is connected. */
+List *
+queue_names_all(void)
+{
+	List	   *names = NIL;
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	int			rc = SPI_execute("SELECT queue_name::text FROM pgmq.meta ORDER BY queue_name", true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not list queues"),
+				 errdetail("%s", SPI_result_code_string(rc))));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext spi_cxt = MemoryContextSwitchTo(caller_cxt);
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(spi_cxt);
+	}
+	return names;
+}
+
 /*
  * The queue's cache entry, once the caller is found to meet need
  * (tenancy.c): a queue of another tenant raises the same 42P01 as a queue

@@ -73,6 +73,9 @@ typedef enum QueuePlanKind
 	QP_ARCHIVE_ONE,
 	QP_ARCHIVE_MANY,
 	QP_METRICS,
+	QP_STATE_COUNTS,
+	QP_AGE_ENDS,
+	QP_ROW_COUNTS,
 	QP_SEQUENCE_POSITION,
 	QP_FIRST_LIVE_ID,
 	QP_ACK,
@@ -262,6 +265,7 @@ typedef enum QueueRequirement
 extern void queue_cache_init(void);
 extern void queue_cache_invalidate_all(void);
 extern QueueEntry *queue_find(const char *name);
+extern List *queue_names_all(void);
 extern QueueEntry *queue_lookup(const char *name, QueueRequirement need);
 extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno, QueueRequirement need);
 extern void queue_cache_forget(const char *name);
@@ -421,12 +425,22 @@ extern void counters_shmem_startup(void);
 extern void count_messages(QueueEntry *queue, CounterKind kind, int64 n);
 extern void wake_readers_at_commit(QueueEntry *queue);
 
+/* ---- gauges.c: rows per queue and archive table, kept at commit ---- */
+
+extern void gauges_init(void);
+extern Size gauges_shmem_size(void);
+extern void gauges_shmem_startup(void);
+extern bool gauge_rows(Oid relid, int64 *rows);
+extern bool gauge_known(Oid relid);
+extern bool gauge_recount(const char *table);
+
 /* ---- shared_state.c: shared memory, when preloaded ---- */
 
 typedef enum SharedLockId
 {
 	SHARED_LOCK_RATE_LIMITS,
 	SHARED_LOCK_COUNTERS,
+	SHARED_LOCK_GAUGES,
 	SHARED_LOCK_COUNT
 } SharedLockId;
 

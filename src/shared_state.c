@@ -5,7 +5,7 @@
  *
  * queue_ext loads anywhere. Only when it is in shared_preload_libraries does
  * _PG_init get to request shared memory (shmem_request_hook), so each feature
- * that keeps state there (rate-limit buckets, wake-ups, counters) asks shared_state_ready()
+ * that keeps state there (rate-limit buckets, wake-ups, counters, gauges) asks shared_state_ready()
  * and, when it is false, uses its documented fallback. Features size their
  * own part and attach to it from the startup hook; they share one named
  * LWLock tranche, one lock per feature (SharedLockId).
@@ -30,7 +30,7 @@ shared_state_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(add_size(add_size(ratelimit_shmem_size(), wakeup_shmem_size()),
-									counters_shmem_size()));
+									add_size(counters_shmem_size(), gauges_shmem_size())));
 	RequestNamedLWLockTranche(SHARED_TRANCHE, SHARED_LOCK_COUNT);
 }
 
@@ -44,6 +44,7 @@ shared_state_startup(void)
 	ratelimit_shmem_startup();
 	wakeup_shmem_startup();
 	counters_shmem_startup();
+	gauges_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -58,6 +59,7 @@ shared_state_init(void)
 	shmem_request_hook = shared_state_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shared_state_startup;
+	gauges_init();
 }
 
 /* True when queue_ext was preloaded and its shared memory is set up. */

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Rate limits, the in-flight cap, quotas and throughput counters on a server
-# where queue_ext is not in shared_preload_libraries (only pg_cron is): buckets are rows of
+# What needs shared memory, on a server where queue_ext is not in
+# shared_preload_libraries (only pg_cron is). Rate limits, the in-flight cap,
+# quotas, throughput counters and queue stats: buckets are rows of
 # pgmq.rate_limit_buckets, still shared by every session, and a session
 # whose transaction holds a bucket makes the others wait for it (here: a
-# lock_timeout error instead of a wait).
+# lock_timeout error instead of a wait). Queue stats have no gauges and count
+# every queue on each look (depth_from = 'count'), the states of large ones
+# included.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/script_helpers.sh
@@ -65,4 +68,12 @@ echo "$out" | grep -q 'monthly quota of tenant "np_t" exceeded' || fail "quota: 
 [ "$(q -c "SELECT count(*) FROM pgmq.queue_counters()")" = 0 ] || fail "counters without preload"
 [ "$(q -c "SELECT count(*) FROM pgmq.run_maintenance() WHERE step = 'throughput'")" = 0 ] || fail "throughput rolled up"
 [ "$(q -c "SELECT count(*) FROM pgmq.throughput_history")" = 0 ] || fail "throughput history without preload"
-echo "limits without preload: ok"
+
+# Queue stats count rows: exact, live, and the same for a queue past the census size.
+q -c "SELECT pgmq.create('np_stats')" -c "SELECT pgmq.send_batch('np_stats', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 10001)))" \
+  -c "SELECT pgmq.read('np_stats', 60, 3)" -c "SELECT pgmq.archive('np_stats', 10001)" >/dev/null
+[ "$(q -c "SELECT depth, visible, in_flight, archived, depth_from, states_at = scrape_time FROM pgmq.queue_stats WHERE queue_name = 'np_stats'")" \
+  = "10000|9997|3|1|count|t" ] || fail "queue stats without preload: $(q -c "SELECT * FROM pgmq.queue_stats WHERE queue_name = 'np_stats'")"
+[ "$(q -c "SELECT count(*) FROM pgmq.run_maintenance() WHERE step IN ('gauges', 'census')")" = 0 ] || fail "gauges or census without preload"
+[ "$(q -c "SELECT count(*) FROM pgmq.queue_census")" = 0 ] || fail "census rows without preload"
+echo "without preload: ok"
