@@ -109,3 +109,146 @@ END;
 $$;
 COMMENT ON FUNCTION pgmq._maintain_queue(text, integer) IS
   'Maintenance of one queue: dead letters, message retention, archive retention (up to batch_size rows each), then the recount of unknown gauges and the census of a large queue''s states.';
+
+------------------------------------------------------------------------------
+-- Latency: enqueue -> first read, read -> ack (src/latency.c)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION pgmq._latency_histograms()
+    RETURNS TABLE (queue_name text, kind text, counts bigint[])
+    AS 'MODULE_PATHNAME', 'queue_ext_latency_histograms' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pgmq._latency_histograms() IS
+  'Per queue the caller may see and kind (first_read: enqueue -> first read; ack: read -> delete, archive or ack), the 56 bucket counts of its latency histogram since the server started (no rows unless queue_ext is preloaded).';
+CREATE FUNCTION pgmq._latency_percentile(counts bigint[], fraction double precision) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'queue_ext_latency_percentile' LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION pgmq._latency_percentile(bigint[], double precision) IS
+  'The latency in milliseconds below which fraction of a histogram''s samples fall (within about 19 %); NULL without samples.';
+
+CREATE VIEW pgmq.queue_latency AS
+SELECT h.queue_name, h.kind,
+       (SELECT sum(c) FROM unnest(h.counts) c)::bigint AS samples,
+       pgmq._latency_percentile(h.counts, 0.5) AS p50_ms,
+       pgmq._latency_percentile(h.counts, 0.95) AS p95_ms,
+       pgmq._latency_percentile(h.counts, 0.99) AS p99_ms
+FROM pgmq._latency_histograms() h;
+COMMENT ON VIEW pgmq.queue_latency IS
+  'Per queue the caller may see: latency from enqueue to first read (kind first_read) and from read to ack (kind ack), percentiles in milliseconds since the server started; per minute in pgmq.throughput_history.';
+
+-- Prometheus' histogram layout: cumulative counts per upper bound (le).
+CREATE VIEW pgmq.queue_latency_buckets AS
+SELECT h.queue_name, h.kind, b.i::integer AS bucket,
+       CASE WHEN b.i = array_length(h.counts, 1) THEN 'Infinity'::double precision
+            ELSE 0.1 * power(2, (b.i - 1) / 2.0) END AS le_ms,
+       (sum(b.c) OVER (PARTITION BY h.queue_name, h.kind ORDER BY b.i))::bigint AS count
+FROM pgmq._latency_histograms() h, unnest(h.counts) WITH ORDINALITY AS b(c, i);
+COMMENT ON VIEW pgmq.queue_latency_buckets IS
+  'The histograms behind pgmq.queue_latency as Prometheus histograms: per queue, kind and bucket (1 to 56, bounds a factor of sqrt(2) apart; odd ones a factor of 2), how many latencies were at most le_ms, since the server started.';
+
+GRANT SELECT ON pgmq.queue_latency, pgmq.queue_latency_buckets TO PUBLIC;
+
+ALTER TABLE pgmq.throughput_history
+    ADD COLUMN first_read_p50_ms double precision, ADD COLUMN first_read_p95_ms double precision,
+    ADD COLUMN first_read_p99_ms double precision, ADD COLUMN ack_p50_ms double precision,
+    ADD COLUMN ack_p95_ms double precision, ADD COLUMN ack_p99_ms double precision;
+COMMENT ON TABLE pgmq.throughput_history IS
+  'Messages per queue and minute (the minute maintenance rolled them up in), from pgmq.queue_counters(), and the latency percentiles of that roll-up (milliseconds; enqueue -> first read, read -> ack); kept 7 days.';
+
+-- What the last roll-up saw of each histogram.
+CREATE UNLOGGED TABLE pgmq.latency_marks (
+    queue_name text NOT NULL,
+    kind       text NOT NULL,
+    counts     bigint[] NOT NULL,
+    PRIMARY KEY (queue_name, kind)
+);
+COMMENT ON TABLE pgmq.latency_marks IS
+  'The histograms pgmq._latency_histograms() showed at the last roll-up into pgmq.throughput_history.';
+ALTER TABLE pgmq.latency_marks ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON pgmq.latency_marks FROM PUBLIC, pg_monitor;
+
+CREATE OR REPLACE FUNCTION pgmq._throughput_rollup(batch_size integer) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_queues bigint;
+BEGIN
+    -- One statement: the marks it reads are those from before it moves them.
+    WITH counts AS MATERIALIZED (SELECT * FROM pgmq.queue_counters()),
+    histograms AS MATERIALIZED (SELECT * FROM pgmq._latency_histograms()),
+    grown AS (
+        SELECT c.queue_name,
+               -- Below the mark: the server restarted, and everything counted since is new.
+               CASE WHEN m.queue_name IS NULL OR c.sent < m.sent OR c.read < m.read OR c.acked < m.acked
+                         OR c.archived < m.archived OR c.nacked < m.nacked OR c.dead_lettered < m.dead_lettered
+                    THEN false ELSE true END AS continues,
+               c.sent, c.read, c.acked, c.archived, c.nacked, c.dead_lettered,
+               m.sent AS m_sent, m.read AS m_read, m.acked AS m_acked, m.archived AS m_archived,
+               m.nacked AS m_nacked, m.dead_lettered AS m_dead_lettered
+        FROM counts c LEFT JOIN pgmq.throughput_marks m ON m.queue_name = c.queue_name),
+    deltas AS (
+        SELECT g.queue_name,
+               g.sent - CASE WHEN g.continues THEN g.m_sent ELSE 0 END AS sent,
+               g.read - CASE WHEN g.continues THEN g.m_read ELSE 0 END AS read,
+               g.acked - CASE WHEN g.continues THEN g.m_acked ELSE 0 END AS acked,
+               g.archived - CASE WHEN g.continues THEN g.m_archived ELSE 0 END AS archived,
+               g.nacked - CASE WHEN g.continues THEN g.m_nacked ELSE 0 END AS nacked,
+               g.dead_lettered - CASE WHEN g.continues THEN g.m_dead_lettered ELSE 0 END AS dead_lettered
+        FROM grown g),
+    latency_grown AS (
+        SELECT h.queue_name, h.kind,
+               CASE WHEN m.counts IS NULL
+                         OR EXISTS (SELECT 1 FROM unnest(h.counts, m.counts) AS u(now_c, mark_c) WHERE now_c < mark_c)
+                    THEN h.counts
+                    ELSE ARRAY(SELECT u.now_c - u.mark_c
+                               FROM unnest(h.counts, m.counts) WITH ORDINALITY AS u(now_c, mark_c, i) ORDER BY u.i) END AS delta
+        FROM histograms h LEFT JOIN pgmq.latency_marks m ON m.queue_name = h.queue_name AND m.kind = h.kind),
+    latency AS (
+        SELECT l.queue_name,
+               max(pgmq._latency_percentile(l.delta, 0.5)) FILTER (WHERE l.kind = 'first_read') AS first_read_p50_ms,
+               max(pgmq._latency_percentile(l.delta, 0.95)) FILTER (WHERE l.kind = 'first_read') AS first_read_p95_ms,
+               max(pgmq._latency_percentile(l.delta, 0.99)) FILTER (WHERE l.kind = 'first_read') AS first_read_p99_ms,
+               max(pgmq._latency_percentile(l.delta, 0.5)) FILTER (WHERE l.kind = 'ack') AS ack_p50_ms,
+               max(pgmq._latency_percentile(l.delta, 0.95)) FILTER (WHERE l.kind = 'ack') AS ack_p95_ms,
+               max(pgmq._latency_percentile(l.delta, 0.99)) FILTER (WHERE l.kind = 'ack') AS ack_p99_ms
+        FROM latency_grown l GROUP BY l.queue_name),
+    added AS (
+        INSERT INTO pgmq.throughput_history AS h
+            (queue_name, minute, sent, read, acked, archived, nacked, dead_lettered,
+             first_read_p50_ms, first_read_p95_ms, first_read_p99_ms, ack_p50_ms, ack_p95_ms, ack_p99_ms)
+        SELECT d.queue_name, date_trunc('minute', now()), d.sent, d.read, d.acked, d.archived, d.nacked, d.dead_lettered,
+               l.first_read_p50_ms, l.first_read_p95_ms, l.first_read_p99_ms, l.ack_p50_ms, l.ack_p95_ms, l.ack_p99_ms
+        FROM deltas d LEFT JOIN latency l ON l.queue_name = d.queue_name
+        WHERE d.sent + d.read + d.acked + d.archived + d.nacked + d.dead_lettered > 0
+        ON CONFLICT (queue_name, minute) DO UPDATE SET
+            sent = h.sent + EXCLUDED.sent, read = h.read + EXCLUDED.read, acked = h.acked + EXCLUDED.acked,
+            archived = h.archived + EXCLUDED.archived, nacked = h.nacked + EXCLUDED.nacked,
+            dead_lettered = h.dead_lettered + EXCLUDED.dead_lettered,
+            -- A second roll-up in one minute: its own percentiles, where it had samples.
+            first_read_p50_ms = COALESCE(EXCLUDED.first_read_p50_ms, h.first_read_p50_ms),
+            first_read_p95_ms = COALESCE(EXCLUDED.first_read_p95_ms, h.first_read_p95_ms),
+            first_read_p99_ms = COALESCE(EXCLUDED.first_read_p99_ms, h.first_read_p99_ms),
+            ack_p50_ms = COALESCE(EXCLUDED.ack_p50_ms, h.ack_p50_ms),
+            ack_p95_ms = COALESCE(EXCLUDED.ack_p95_ms, h.ack_p95_ms),
+            ack_p99_ms = COALESCE(EXCLUDED.ack_p99_ms, h.ack_p99_ms)
+        RETURNING 1),
+    marked AS (
+        INSERT INTO pgmq.throughput_marks AS m
+        SELECT * FROM counts
+        ON CONFLICT (queue_name) DO UPDATE SET
+            sent = EXCLUDED.sent, read = EXCLUDED.read, acked = EXCLUDED.acked, archived = EXCLUDED.archived,
+            nacked = EXCLUDED.nacked, dead_lettered = EXCLUDED.dead_lettered
+        RETURNING 1),
+    latency_marked AS (
+        INSERT INTO pgmq.latency_marks AS m
+        SELECT h.queue_name, h.kind, h.counts FROM histograms h
+        ON CONFLICT (queue_name, kind) DO UPDATE SET counts = EXCLUDED.counts
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM added) INTO v_queues;
+
+    DELETE FROM pgmq.throughput_history h
+    WHERE h.ctid = ANY (ARRAY(SELECT o.ctid FROM pgmq.throughput_history o
+                              WHERE o.minute < now() - interval '7 days' LIMIT batch_size));
+    RETURN v_queues;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._throughput_rollup(integer) IS
+  'Adds what pgmq.queue_counters() grew by since the last roll-up to this minute of pgmq.throughput_history, with the latency percentiles of what the histograms grew by, and drops history older than 7 days; returns how many queues had work.';

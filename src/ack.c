@@ -16,10 +16,14 @@
  * receipt is not an error; it returns false and changes nothing. On a queue
  * that keeps history, ack archives the message with its outcome and result;
  * otherwise it deletes it, as pgmq's delete does.
+ *
+ * Every form counts the time from the message's last read to its finish
+ * (latency.c): the statements return last_read_at beside the ids.
  */
 #include "queue_ext.h"
 
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
@@ -35,6 +39,104 @@ ack_frees_room(QueueEntry *queue, uint64 n, bool archived)
 		wake_readers_at_commit(queue);
 }
 
+/* A finished message's last_read_at: the read -> ack latency, when it was read. */
+static void
+count_ack_latency(QueueEntry *queue, Datum last_read_at, bool never_read, TimestampTz now)
+{
+	if (!never_read)
+		count_latency(queue, LATENCY_ACK, DatumGetTimestampTz(last_read_at), now);
+}
+
+/* An ack statement's one-column result (last_read_at) in SPI_tuptable: its latencies. */
+static void
+count_ack_latencies(QueueEntry *queue, TimestampTz now)
+{
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		last_read_at = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		count_ack_latency(queue, last_read_at, isnull, now);
+	}
+}
+
+/*
+ * Where an ack statement's (msg_id, last_read_at) rows go when the ids are
+ * the call's result: the latency is counted, the id passed on.
+ */
+typedef struct AckReceiver
+{
+	DestReceiver pub;
+	DestReceiver *result;
+	TupleTableSlot *id_slot;
+	QueueEntry *queue;
+	TimestampTz now;
+} AckReceiver;
+
+static bool
+ack_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	AckReceiver *r = (AckReceiver *) self;
+	bool		isnull;
+	Datum		last_read_at = slot_getattr(slot, 2, &isnull);
+
+	count_ack_latency(r->queue, last_read_at, isnull, r->now);
+	ExecClearTuple(r->id_slot);
+	r->id_slot->tts_values[0] = slot_getattr(slot, 1, &r->id_slot->tts_isnull[0]);
+	ExecStoreVirtualTuple(r->id_slot);
+	return r->result->receiveSlot(r->id_slot, r->result);
+}
+
+static void
+ack_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	AckReceiver *r = (AckReceiver *) self;
+
+	r->result->rStartup(r->result, operation, r->id_slot->tts_tupleDescriptor);
+}
+
+static void
+ack_shutdown(DestReceiver *self)
+{
+	AckReceiver *r = (AckReceiver *) self;
+
+	r->result->rShutdown(r->result);
+}
+
+static void
+ack_destroy(DestReceiver *self)
+{
+	AckReceiver *r = (AckReceiver *) self;
+
+	r->result->rDestroy(r->result);
+	ExecDropSingleTupleTableSlot(r->id_slot);
+}
+
+/* Runs an ack statement whose msg_ids are the result of the set-returning call fcinfo; SPI is connected. */
+static uint64
+ack_returning_ids(FunctionCallInfo fcinfo, QueueEntry *queue, QueuePlanKind kind,
+				  const Datum *values, const bool *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	AckReceiver receiver = {
+		.pub = {
+			.receiveSlot = ack_receive,
+			.rStartup = ack_startup,
+			.rShutdown = ack_shutdown,
+			.rDestroy = ack_destroy,
+			.mydest = DestTuplestore,
+		},
+		.result = srf_receiver(fcinfo),
+		.id_slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual),
+		.queue = queue,
+		.now = GetCurrentTimestamp(),
+	};
+	uint64		n = queue_execute_to(queue, kind, values, nulls, &receiver.pub);
+
+	receiver.pub.rDestroy(&receiver.pub);
+	return n;
+}
+
 /* One id: true when a message was there. A NULL id is no message, as in pgmq. */
 static Datum
 ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
@@ -45,6 +147,7 @@ ack_one(QueueEntry *queue, Datum id, bool id_null, QueuePlanKind kind)
 		PG_RETURN_BOOL(false);
 	spi_connect_or_error();
 	n = queue_execute(queue, kind, &id, NULL, NULL);
+	count_ack_latencies(queue, GetCurrentTimestamp());
 	SPI_finish();
 	ack_frees_room(queue, n, kind == QP_ARCHIVE_ONE);
 	PG_RETURN_BOOL(n > 0);
@@ -60,7 +163,7 @@ ack_many(FunctionCallInfo fcinfo, QueuePlanKind kind)
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 	spi_connect_or_error();
-	ack_frees_room(queue, queue_execute(queue, kind, &ids, NULL, fcinfo), kind == QP_ARCHIVE_MANY);
+	ack_frees_room(queue, ack_returning_ids(fcinfo, queue, kind, &ids, NULL), kind == QP_ARCHIVE_MANY);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -147,6 +250,7 @@ QUEUE_EXT_ENTRY(queue_ext_ack)
 	spi_connect_or_error();
 	n = queue_execute(queue, queue->options.keep_history ? QP_ACK_ARCHIVE : QP_ACK,
 					  values, nulls, NULL);
+	count_ack_latencies(queue, DatumGetTimestampTz(values[2]));
 	breaker_record(queue, (int64) n, 0);
 	SPI_finish();
 	ack_frees_room(queue, n, false);
@@ -169,8 +273,8 @@ QUEUE_EXT_ENTRY(queue_ext_ack_batch)
 	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 
 	spi_connect_or_error();
-	acked = queue_execute(queue, queue->options.keep_history ? QP_ACK_MANY_ARCHIVE : QP_ACK_MANY,
-						  values, nulls, fcinfo);
+	acked = ack_returning_ids(fcinfo, queue, queue->options.keep_history ? QP_ACK_MANY_ARCHIVE : QP_ACK_MANY,
+							  values, nulls);
 	breaker_record(queue, (int64) acked, 0);
 	SPI_finish();
 	ack_frees_room(queue, acked, false);

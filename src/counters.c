@@ -2,8 +2,8 @@
  * counters.c
  *	  What a transaction did to queues, applied when it commits: throughput
  *	  counters (messages sent, read, acked, archived, nacked and
- *	  dead-lettered per queue, in shared memory) and the wake-ups of waiting
- *	  readers (wakeup.c).
+ *	  dead-lettered per queue, in shared memory), latencies (latency.c) and
+ *	  the wake-ups of waiting readers (wakeup.c).
  *
  * The hot path only adds to one small backend-local list per transaction; a
  * transaction callback adds the list to the shared counters at commit, and
@@ -51,6 +51,8 @@ typedef struct PendingCounts
 	Oid			queue_relid;
 	int64		counts[COUNTER_KINDS];
 	bool		wake;
+	bool		timed;			/* latency has samples */
+	uint32		latency[LATENCY_KINDS][LATENCY_BUCKETS];
 } PendingCounts;
 
 static PendingCounts *pending = NULL;
@@ -86,10 +88,12 @@ counters_xact_callback(XactEvent event, void *arg)
 			bool		counted = false;
 			QueueCounters *entry;
 
+			if (pending[i].timed)
+				latency_add(pending[i].queue_relid, pending[i].latency);
 			for (int k = 0; k < COUNTER_KINDS; k++)
 				counted |= pending[i].counts[k] != 0;
 			if (!counted)
-				continue;		/* only a wake-up */
+				continue;		/* only a wake-up or latencies */
 			entry = hash_search(shared_counters, &key, HASH_FIND, &found);
 			if (entry == NULL && hash_get_num_entries(shared_counters) < COUNTED_QUEUES)
 				entry = hash_search(shared_counters, &key, HASH_ENTER_NULL, &found);
@@ -161,6 +165,21 @@ count_messages(QueueEntry *queue, CounterKind kind, int64 n)
 		entry->wake = true;
 }
 
+/* A message's latency of one kind on queue, from from to to: added to its histogram when this transaction commits. */
+void
+count_latency(QueueEntry *queue, LatencyKind kind, TimestampTz from, TimestampTz to)
+{
+	PendingCounts *entry;
+	uint32	   *bucket;
+
+	if ((entry = pending_for(queue)) == NULL)
+		return;
+	bucket = &entry->latency[kind][latency_bucket(Max(to - from, 0))];
+	if (*bucket < PG_UINT32_MAX)
+		(*bucket)++;
+	entry->timed = true;
+}
+
 /* A change that may let queue's waiting readers take more: they are woken when this transaction commits. */
 void
 wake_readers_at_commit(QueueEntry *queue)
@@ -198,16 +217,11 @@ QUEUE_EXT_ENTRY(queue_ext_queue_counters)
 
 	for (int i = 0; i < n; i++)
 	{
-		char	   *relname = get_rel_name(copies[i].key.queue_relid);
-		QueueEntry *queue;
+		QueueEntry *queue = queue_of_table(copies[i].key.queue_relid);
 		Datum		values[1 + COUNTER_KINDS];
 		bool		nulls[1 + COUNTER_KINDS] = {false};
 
-		/* q_<lowercased name>; a dropped queue's counters are left behind. */
-		if (relname == NULL || strncmp(relname, "q_", 2) != 0 ||
-			(queue = queue_find(relname + 2)) == NULL ||
-			queue->queue_relid != copies[i].key.queue_relid ||
-			!queue_visible_to_caller(queue))
+		if (queue == NULL)
 			continue;
 		values[0] = CStringGetTextDatum(queue->registered_name);
 		for (int k = 0; k < COUNTER_KINDS; k++)

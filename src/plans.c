@@ -200,26 +200,32 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true, false,
 		SPI_OK_UPDATE_RETURNING, "set_vt"
 	},
+	/*
+	 * Deletes, archives and acks return each message's last_read_at (after
+	 * its msg_id where the ids are the call's result): the read -> ack
+	 * latency (latency.c).
+	 */
 	[QP_DELETE_ONE] = {
-		"DELETE FROM {queue} WHERE msg_id = $1",
+		"DELETE FROM {queue} WHERE msg_id = $1 RETURNING last_read_at",
 		1, {INT8OID}, true, false,
-		SPI_OK_DELETE, "delete"
+		SPI_OK_DELETE_RETURNING, "delete"
 	},
 	[QP_DELETE_MANY] = {
-		"DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING msg_id",
+		"DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING msg_id, last_read_at",
 		1, {INT8ARRAYOID}, true, false,
 		SPI_OK_DELETE_RETURNING, "delete"
 	},
 	[QP_ARCHIVE_ONE] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = $1 RETURNING " MESSAGE_COLUMNS ") "
-		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone",
+		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone "
+		"RETURNING last_read_at",
 		1, {INT8OID}, true, false,
-		SPI_OK_INSERT, "archive"
+		SPI_OK_INSERT_RETURNING, "archive"
 	},
 	[QP_ARCHIVE_MANY] = {
 		"WITH gone AS (DELETE FROM {queue} WHERE msg_id = ANY($1) RETURNING " MESSAGE_COLUMNS ") "
 		"INSERT INTO {archive} (" MESSAGE_COLUMNS ") SELECT " MESSAGE_COLUMNS " FROM gone "
-		"RETURNING msg_id",
+		"RETURNING msg_id, last_read_at",
 		1, {INT8ARRAYOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "archive"
 	},
@@ -275,22 +281,24 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		SPI_OK_SELECT, "finding the first message of"
 	},
 	[QP_ACK] = {
-		"DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED,
+		"DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED
+		" RETURNING m.last_read_at",
 		2, {INT8OID, INT4OID}, true, false,
-		SPI_OK_DELETE, "ack"
+		SPI_OK_DELETE_RETURNING, "ack"
 	},
 	[QP_ACK_ARCHIVE] = {
 		"WITH gone AS (DELETE FROM {queue} m WHERE m.msg_id = $1 AND m.read_ct = $2 AND " NOT_NACKED
 		" RETURNING m.*) "
-		ARCHIVE_WITH_OUTCOME("'completed'", "$3", "g.read_ct", RESULT_OBJECT("$4::pg_catalog.jsonb")),
+		ARCHIVE_WITH_OUTCOME("'completed'", "$3", "g.read_ct", RESULT_OBJECT("$4::pg_catalog.jsonb"))
+		" RETURNING last_read_at",
 		4, {INT8OID, INT4OID, TIMESTAMPTZOID, JSONBOID}, true, false,
-		SPI_OK_INSERT, "ack"
+		SPI_OK_INSERT_RETURNING, "ack"
 	},
 	[QP_ACK_MANY] = {
 		"DELETE FROM {queue} m "
 		"USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(msg_id, read_ct) "
 		"WHERE m.msg_id = r.msg_id AND m.read_ct = r.read_ct AND " NOT_NACKED " "
-		"RETURNING m.msg_id",
+		"RETURNING m.msg_id, m.last_read_at",
 		2, {INT8ARRAYOID, INT4ARRAYOID}, true, false,
 		SPI_OK_DELETE_RETURNING, "ack_batch"
 	},
@@ -299,7 +307,7 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		"USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(msg_id, read_ct) "
 		"WHERE m.msg_id = r.msg_id AND m.read_ct = r.read_ct AND " NOT_NACKED " RETURNING m.*) "
 		ARCHIVE_WITH_OUTCOME("'completed'", "$3", "g.read_ct", RESULT_OBJECT("$4::pg_catalog.jsonb"))
-		" RETURNING msg_id",
+		" RETURNING msg_id, last_read_at",
 		4, {INT8ARRAYOID, INT4ARRAYOID, TIMESTAMPTZOID, JSONBOID}, true, false,
 		SPI_OK_INSERT_RETURNING, "ack_batch"
 	},

@@ -219,6 +219,24 @@ queue_find(const char *name)
 	return entry;
 }
 
+/*
+ * The queue whose table is queue_relid (pgmq.q_<lowercased name>), when it
+ * still exists and the caller may see it; NULL otherwise. For shared-memory
+ * state kept by table OID, which outlives a dropped queue.
+ */
+QueueEntry *
+queue_of_table(Oid queue_relid)
+{
+	char	   *relname = get_rel_name(queue_relid);
+	QueueEntry *queue;
+
+	if (relname == NULL || strncmp(relname, "q_", 2) != 0 ||
+		(queue = queue_find(relname + 2)) == NULL ||
+		queue->queue_relid != queue_relid || !queue_visible_to_caller(queue))
+		return NULL;
+	return queue;
+}
+
 /* Every queue name in pgmq.meta, in name order, allocated in the caller's context; SPI is connected. */
 List *
 queue_names_all(void)

@@ -266,6 +266,7 @@ extern void queue_cache_init(void);
 extern void queue_cache_invalidate_all(void);
 extern QueueEntry *queue_find(const char *name);
 extern List *queue_names_all(void);
+extern QueueEntry *queue_of_table(Oid queue_relid);
 extern QueueEntry *queue_lookup(const char *name, QueueRequirement need);
 extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno, QueueRequirement need);
 extern void queue_cache_forget(const char *name);
@@ -420,10 +421,27 @@ typedef enum CounterKind
 	COUNTER_KINDS
 } CounterKind;
 
+/* ---- latency.c: latency histograms, counted at commit ---- */
+
+typedef enum LatencyKind
+{
+	LATENCY_FIRST_READ,			/* enqueue -> first read */
+	LATENCY_ACK,				/* read -> delete, archive or ack */
+	LATENCY_KINDS
+} LatencyKind;
+
+#define LATENCY_BUCKETS 56
+
+extern Size latency_shmem_size(void);
+extern void latency_shmem_startup(void);
+extern int	latency_bucket(int64 usecs);
+extern void latency_add(Oid queue_relid, const uint32 counts[LATENCY_KINDS][LATENCY_BUCKETS]);
+
 extern Size counters_shmem_size(void);
 extern void counters_shmem_startup(void);
 extern void count_messages(QueueEntry *queue, CounterKind kind, int64 n);
 extern void wake_readers_at_commit(QueueEntry *queue);
+extern void count_latency(QueueEntry *queue, LatencyKind kind, TimestampTz from, TimestampTz to);
 
 /* ---- gauges.c: rows per queue and archive table, kept at commit ---- */
 

@@ -70,6 +70,8 @@ typedef struct LeaseReceiver
 /* Columns of pgmq.message_record, as the read's RETURNING lists them. */
 #define MR_MSG_ID	1
 #define MR_READ_CT	2
+#define MR_ENQUEUED_AT	3
+#define MR_LAST_READ_AT	4
 #define MR_HEADERS	7
 
 static bool
@@ -104,6 +106,11 @@ lease_receive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	r->delivered++;
 	r->queue->last_leased_msg_id = DatumGetInt64(slot_getattr(slot, MR_MSG_ID, &isnull));
+	/* This read set last_read_at: for a first delivery, the time from enqueue. */
+	if (read_ct == 1)
+		count_latency(r->queue, LATENCY_FIRST_READ,
+					  DatumGetTimestampTz(slot_getattr(slot, MR_ENQUEUED_AT, &isnull)),
+					  DatumGetTimestampTz(slot_getattr(slot, MR_LAST_READ_AT, &isnull)));
 	return r->result->receiveSlot(slot, r->result);
 }
 

@@ -30,7 +30,7 @@ shared_state_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(add_size(add_size(ratelimit_shmem_size(), wakeup_shmem_size()),
-									add_size(counters_shmem_size(), gauges_shmem_size())));
+									add_size(add_size(counters_shmem_size(), gauges_shmem_size()), latency_shmem_size())));
 	RequestNamedLWLockTranche(SHARED_TRANCHE, SHARED_LOCK_COUNT);
 }
 
@@ -45,6 +45,7 @@ shared_state_startup(void)
 	wakeup_shmem_startup();
 	counters_shmem_startup();
 	gauges_shmem_startup();
+	latency_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

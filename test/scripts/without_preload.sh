@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What needs shared memory, on a server where queue_ext is not in
 # shared_preload_libraries (only pg_cron is). Rate limits, the in-flight cap,
-# quotas, throughput counters and queue stats: buckets are rows of
+# quotas, throughput counters, latency and queue stats: buckets are rows of
 # pgmq.rate_limit_buckets, still shared by every session, and a session
 # whose transaction holds a bucket makes the others wait for it (here: a
 # lock_timeout error instead of a wait). Queue stats have no gauges and count
@@ -76,4 +76,8 @@ q -c "SELECT pgmq.create('np_stats')" -c "SELECT pgmq.send_batch('np_stats', ARR
   = "10000|9997|3|1|count|t" ] || fail "queue stats without preload: $(q -c "SELECT * FROM pgmq.queue_stats WHERE queue_name = 'np_stats'")"
 [ "$(q -c "SELECT count(*) FROM pgmq.run_maintenance() WHERE step IN ('gauges', 'census')")" = 0 ] || fail "gauges or census without preload"
 [ "$(q -c "SELECT count(*) FROM pgmq.queue_census")" = 0 ] || fail "census rows without preload"
+# Latency histograms need shared memory: none, and no percentiles in the history.
+q -c "SELECT pgmq.delete('np_stats', msg_id) FROM pgmq.read('np_stats', 60, 2)" >/dev/null
+[ "$(q -c "SELECT count(*) FROM pgmq.queue_latency")" = 0 ] || fail "latency without preload"
+[ "$(q -c "SELECT count(*) FROM pgmq.queue_latency_buckets")" = 0 ] || fail "latency buckets without preload"
 echo "without preload: ok"
