@@ -221,6 +221,31 @@ MD
 awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", ($1 == "ext" ? "queue_ext read_with_poll" : "pgmq 1.13 poll"), $2, $3, $4, $5, $6 }' "$out/latency.tsv"
 fi
 
+if [ -s "$out/metrics.tsv" ]; then
+cat <<MD
+
+## Metric views on a queue of 1 M messages
+
+One queue of ${BENCH_METRICS_FILL:-1000000} messages (100 in flight, 1 000 archived, a
+dead-letter queue), maintenance's census taken (\`bench/metrics.sh\`). Each
+statement in one pgbench client for 5 s; median latency over 3 runs, and how
+many times faster than pgmq.metrics, which counts the queue's rows as pgmq
+does (pgmq.job_counts counts them by state, through a SQL function per row).
+
+| statement | latency (ms) | against pgmq.metrics | runs (ms) |
+|---|---:|---:|---|
+MD
+awk -F'\t' "$awk_common"'
+  { if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 }; runs[$1] = runs[$1] " " $3 }
+  END {
+    base = median(runs["metrics"])
+    for (i = 1; i <= k; i++) {
+      name = order[i]; med = median(runs[name]); list = runs[name]; sub(/^ /, "", list); gsub(/ /, ", ", list)
+      printf "| %s | %s | %s | %s |\n", name, med, (med > 0 ? sprintf(base / med >= 10 ? "%.0fx" : "%.2fx", base / med) : "-"), list
+    }
+  }' "$out/metrics.tsv"
+fi
+
 if [ -s "$out/grouped.tsv" ]; then
 cat <<MD
 

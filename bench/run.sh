@@ -40,6 +40,9 @@
 # send -> receive latency with a waiting reader, queue_ext's read_with_poll
 # beside pgmq 1.13's 100 ms poll.
 #
+# Then the metrics run (bench/metrics.sh): the metric views on a queue of
+# 1 M messages beside pgmq.metrics and pgmq.job_counts, which count rows.
+#
 # Then the churn run: 4 clients doing read 1 + delete for BENCH_CHURN_SECONDS
 # (default 60) on a fresh queue of BENCH_CHURN_FILL (default 3 M) messages, throughput every 5 s.
 #
@@ -58,7 +61,8 @@ prefill="${BENCH_PREFILL:-1000000}"
 out="$top/bench/out"
 mkdir -p "$out"
 rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
-      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv "$out"/latency.tsv
+      "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv "$out"/latency.tsv \
+      "$out"/metrics.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -275,6 +279,7 @@ for rep in $(seq 1 "$paired_reps"); do
 done
 
 bash bench/latency.sh "$out" "${BENCH_LATENCY_SECONDS:-60}"
+bash bench/metrics.sh "$out"
 
 for rep in $(seq 1 "$churn_reps"); do
   for impl in ext floor; do
