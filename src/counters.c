@@ -172,7 +172,8 @@ count_latency(QueueEntry *queue, LatencyKind kind, TimestampTz from, TimestampTz
 	PendingCounts *entry;
 	uint32	   *bucket;
 
-	if ((entry = pending_for(queue)) == NULL)
+	/* Infinite timestamps (hand-written rows) have no latency; their difference would overflow. */
+	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to) || (entry = pending_for(queue)) == NULL)
 		return;
 	bucket = &entry->latency[kind][latency_bucket(Max(to - from, 0))];
 	if (*bucket < PG_UINT32_MAX)

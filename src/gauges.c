@@ -13,9 +13,10 @@
  *
  * A gauge is known once it has a starting point: a table made after the
  * server started starts at its creation, any other at a count. The count
- * (gauge_recount, run by maintenance) holds a SHARE lock, which waits for
- * every writer's commit, callbacks included, and keeps new ones out, so no
- * change is in flight between the count and the gauge. Until then, and where
+ * (gauge_recount, run by maintenance) takes its snapshot under a SHARE lock,
+ * which waits for every writer's commit, callbacks included, and keeps new
+ * ones out for that moment, so no change is in flight between the snapshot
+ * and the commits the gauge collects after it. Until then, and where
  * a gauge is lost (two-phase commit, whose COMMIT PREPARED runs in another
  * session; track_counts off; the shared table full), readers get "unknown"
  * and count rows themselves; maintenance recounts what is unknown. Without preload there are no gauges.
@@ -55,8 +56,9 @@ typedef struct GaugeKey
 typedef struct Gauge
 {
 	GaugeKey	key;
-	int64		rows;
+	int64		rows;			/* when not known: what commits added since a recount's snapshot */
 	bool		known;
+	uint64		recount;		/* the recount under way, by its token */
 } Gauge;
 
 static HTAB *shared_gauges = NULL;
@@ -73,6 +75,7 @@ typedef struct PendingGauge
 {
 	Oid			relid;
 	bool		created;		/* by a CREATE TABLE in this transaction */
+	bool		uncounted;		/* written while its statistics were not counted */
 	GaugeChange change;			/* worked out at pre-commit */
 	int64		delta;
 } PendingGauge;
@@ -153,20 +156,26 @@ note_table(Oid relid)
 static void
 note_relation(Relation rel)
 {
-	if (is_gauged_table(rel))
-		(void) note_table(RelationGetRelid(rel));
+	PendingGauge *p;
+
+	if (!is_gauged_table(rel))
+		return;
+	p = note_table(RelationGetRelid(rel));
+	/* CREATE TABLE IF NOT EXISTS of a table that exists makes nothing. */
+	p->created |= rel->rd_createSubid != InvalidSubTransactionId;
+	/* track_counts off (a superuser may SET it): these changes are in no count. */
+	p->uncounted |= !rel->pgstat_enabled;
 }
 
 static void
-note_range_var(RangeVar *rv, bool created)
+note_range_var(RangeVar *rv)
 {
 	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 	Relation	rel;
 
 	if (!OidIsValid(relid) || (rel = RelationIdGetRelation(relid)) == NULL)
 		return;
-	if (is_gauged_table(rel))
-		note_table(relid)->created |= created;
+	note_relation(rel);
 	RelationClose(rel);
 }
 
@@ -216,11 +225,11 @@ gauges_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 
 	if (IsA(stmt, TruncateStmt))
 		foreach(lc, ((TruncateStmt *) stmt)->relations)
-			note_range_var(lfirst(lc), false);
+			note_range_var(lfirst(lc));
 	else if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->is_from && ((CopyStmt *) stmt)->relation)
-		note_range_var(((CopyStmt *) stmt)->relation, false);
+		note_range_var(((CopyStmt *) stmt)->relation);
 	else if (IsA(stmt, CreateStmt))
-		note_range_var(((CreateStmt *) stmt)->relation, true);
+		note_range_var(((CreateStmt *) stmt)->relation);
 	foreach(lc, dropped)
 		(void) note_table(lfirst_oid(lc));
 }
@@ -258,7 +267,7 @@ settle_pending(void)
 
 		p->delta = own_uncommitted_rows(p->relid, &emptied);
 		/* Without statistics counts there is no delta to read. */
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(p->relid)) || !pgstat_track_counts)
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(p->relid)) || !pgstat_track_counts || p->uncounted)
 			p->change = GAUGE_FORGET;
 		else if (p->created || emptied)
 			p->change = GAUGE_SET;
@@ -281,6 +290,7 @@ gauge_entry(Oid relid, bool create)
 		{
 			gauge->rows = 0;
 			gauge->known = false;
+			gauge->recount = 0;
 		}
 	}
 	return gauge;
@@ -310,6 +320,7 @@ apply_pending(bool prepared)
 		{
 			gauge->rows = p->delta;
 			gauge->known = true;
+			gauge->recount = 0;
 		}
 		else
 			gauge->rows += p->delta;
@@ -402,7 +413,7 @@ lock_writers_out(Oid relid)
 								 GUC_ACTION_SAVE, true, 0, false);
 		LockRelationOid(relid, ShareLock);
 		AtEOXact_GUC(true, guc_level);
-		/* The lock passes to the enclosing transaction, which gives it back after the count. */
+		/* The lock passes to the enclosing transaction; let_writers_in gives it back. */
 		ReleaseCurrentSubTransaction();
 		locked = true;
 	}
@@ -426,32 +437,49 @@ lock_writers_out(Oid relid)
 	return locked;
 }
 
+/* Gives back a lock that lock_writers_out passed to this transaction, before the transaction ends. */
+static void
+let_writers_in(Oid relid)
+{
+	ResourceOwner owner = CurrentResourceOwner;
+
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	UnlockRelationOid(relid, ShareLock);
+	CurrentResourceOwner = owner;
+}
+
 /*
  * Counts the rows of pgmq.<table> and makes that its gauge. SPI must be
  * connected. False, changing nothing, when the gauge cannot be set now:
- * writers held the table past the lock timeout, this transaction changed the
- * table itself, the server is a standby, or there is no shared memory.
+ * writers held the table past the lock timeout, this transaction emptied the
+ * table, the server is a standby, or there is no shared memory.
+ *
+ * Writers are kept out only while a snapshot is taken: with none of them
+ * between its changes and its commit callback, the snapshot sees exactly the
+ * commits before it, and the entry, reset then, collects exactly those
+ * after it while the count runs. This transaction's own changes, which the
+ * snapshot sees too, are left out of the count: its commit adds them.
  */
 bool
 gauge_recount(const char *table)
 {
+	static uint64 recounts = 0;
 	Oid			relid = get_relname_relid(table, get_namespace_oid(QUEUE_SCHEMA, false));
-	PgStat_TableStatus *status;
+	uint64		token;
+	bool		emptied;
+	int64		own;
 	SPIPlanPtr	plan;
 	Snapshot	snapshot;
 	int64		rows;
 	bool		isnull;
+	bool		set;
 	Gauge	   *gauge;
 
 	if (!shared_state_ready() || !OidIsValid(relid) || RecoveryInProgress())
 		return false;
-	/* This transaction's own changes would be counted twice: now, and at its commit. */
-	if ((status = find_tabstat_entry(relid)) != NULL && status->trans != NULL)
+	own = own_uncommitted_rows(relid, &emptied);
+	if (emptied)
 		return false;
-	if (!lock_writers_out(relid))
-		return false;
-
-	/* A snapshot from after the lock: it sees every commit the gauge will count from. */
 	plan = SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s.%s",
 								quote_identifier(QUEUE_SCHEMA), quote_identifier(table)), 0, NULL);
 	if (plan == NULL)
@@ -459,7 +487,26 @@ gauge_recount(const char *table)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not prepare the count of table \"%s\": %s", table,
 						SPI_result_code_string(SPI_result))));
+	if (!lock_writers_out(relid))
+		return false;
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	token = ((uint64) MyProcPid << 32) | (++recounts & 0xFFFFFFFF);
+	LWLockAcquire(shared_lock(SHARED_LOCK_GAUGES), LW_EXCLUSIVE);
+	gauge = gauge_entry(relid, true);
+	if (gauge != NULL)
+	{
+		gauge->rows = 0;
+		gauge->known = false;
+		gauge->recount = token;
+	}
+	LWLockRelease(shared_lock(SHARED_LOCK_GAUGES));
+	let_writers_in(relid);
+	if (gauge == NULL)
+	{
+		UnregisterSnapshot(snapshot);
+		return false;
+	}
+
 	if (SPI_execute_snapshot(plan, NULL, NULL, snapshot, InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -468,18 +515,18 @@ gauge_recount(const char *table)
 	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freeplan(plan);
 
+	/* Another recount, a truncation or a loss since the snapshot: theirs stands. */
 	LWLockAcquire(shared_lock(SHARED_LOCK_GAUGES), LW_EXCLUSIVE);
-	gauge = gauge_entry(relid, true);
-	if (gauge != NULL)
+	gauge = gauge_entry(relid, false);
+	set = gauge != NULL && !gauge->known && gauge->recount == token;
+	if (set)
 	{
-		gauge->rows = rows;
+		gauge->rows += rows - own;
 		gauge->known = true;
+		gauge->recount = 0;
 	}
 	LWLockRelease(shared_lock(SHARED_LOCK_GAUGES));
-
-	/* Writers may go on at once: a count needs no lock to the end of the transaction. */
-	UnlockRelationOid(relid, ShareLock);
-	return gauge != NULL;
+	return set;
 }
 
 /* True when relid has a known gauge; for maintenance, which recounts the others. */

@@ -112,28 +112,29 @@ latency_add(Oid queue_relid, const uint32 counts[LATENCY_KINDS][LATENCY_BUCKETS]
 static bool
 latency_percentile(const int64 *counts, double fraction, double *ms)
 {
-	int64		total = 0;
+	/* In doubles: a histogram passed in from SQL may hold anything. */
+	double		total = 0;
 	double		rank;
-	int64		below = 0;
+	double		below = 0;
 
 	for (int b = 0; b < LATENCY_BUCKETS; b++)
-		total += Max(counts[b], 0);
+		total += (double) Max(counts[b], 0);
 	if (total == 0)
 		return false;
-	rank = Max(fraction * (double) total, 1.0);
+	rank = Max(fraction * total, 1.0);
 	for (int b = 0; b < LATENCY_BUCKETS; b++)
 	{
-		int64		here = Max(counts[b], 0);
+		double		here = (double) Max(counts[b], 0);
 		double		within;
 		double		lower;
 		double		upper;
 
-		if (here == 0 || (double) (below + here) < rank)
+		if (here == 0 || below + here < rank)
 		{
 			below += here;
 			continue;
 		}
-		within = (rank - (double) below) / (double) here;
+		within = (rank - below) / here;
 		lower = b == 0 ? 0.0 : bucket_upper_usecs(b - 1);
 		upper = bucket_upper_usecs(b);
 		if (b == LATENCY_BUCKETS - 1)

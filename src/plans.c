@@ -256,12 +256,16 @@ static const PlanTemplate plan_templates[QP_COUNT] = {
 		2, {TIMESTAMPTZOID, TIMESTAMPTZOID}, false, true,
 		SPI_OK_SELECT, "counting the messages of"
 	},
-	/* Rows of the queue and of its archive, where their gauges are unknown. */
-	[QP_ROW_COUNTS] = {
-		"SELECT (SELECT pg_catalog.count(*) FROM {queue})::bigint,"
-		" (SELECT pg_catalog.count(*) FROM {archive})::bigint",
+	/* Rows of the queue, or of its archive, where their gauges are unknown. */
+	[QP_QUEUE_ROWS] = {
+		"SELECT pg_catalog.count(*) FROM {queue}",
 		0, {InvalidOid}, false, true,
 		SPI_OK_SELECT, "counting the rows of"
+	},
+	[QP_ARCHIVE_ROWS] = {
+		"SELECT pg_catalog.count(*) FROM {archive}",
+		0, {InvalidOid}, false, true,
+		SPI_OK_SELECT, "counting the archived rows of"
 	},
 	/* The first and the last message's enqueued_at, from the two ends of the primary key. */
 	[QP_AGE_ENDS] = {

@@ -237,7 +237,7 @@ queue_of_table(Oid queue_relid)
 	return queue;
 }
 
-/* Every queue name in pgmq.meta, in name order, allocated in the caller's context; SPI is connected. */
+/* Every queue name in pgmq.meta, in name order; SPI is connected, and the list lives until SPI_finish. */
 List *
 queue_names_all(void)
 {

@@ -75,8 +75,8 @@ table_rows(QueueEntry *queue, bool archive)
 
 	if (gauge_rows(archive ? queue->archive_relid : queue->queue_relid, &rows))
 		return rows;
-	(void) queue_execute(queue, QP_ROW_COUNTS, NULL, NULL, NULL);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, archive ? 2 : 1, &isnull));
+	(void) queue_execute(queue, archive ? QP_ARCHIVE_ROWS : QP_QUEUE_ROWS, NULL, NULL, NULL);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* The census of queue, if maintenance took one: fills states and returns true with its time. */
@@ -95,7 +95,11 @@ census_states(QueueEntry *queue, int64 states[NSTATES], TimestampTz *at)
 								" FROM pgmq.queue_census c WHERE c.queue_name = $1",
 								1, argtypes);
 	}
-	if (SPI_execute_plan(plan, &name, NULL, true, 1) != SPI_OK_SELECT || SPI_processed == 0)
+	if (SPI_execute_plan(plan, &name, NULL, true, 1) != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not read the census of queue \"%s\"", queue->names.name)));
+	if (SPI_processed == 0)
 		return false;
 	*at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	for (int i = 0; i < (int) NSTATES; i++)
@@ -139,16 +143,19 @@ put_stats_row(QueueEntry *queue, ReturnSetInfo *rsinfo)
 	values[S_STATES_AT] = TimestampTzGetDatum(states_at);
 	nulls[S_STATES_AT] = !have_states;
 
+	/* Only a dead-letter queue the caller may see, of the queue's own tenant (it may have been made again by another). */
+	nulls[S_DEAD_LETTERED] = true;
 	if (queue->options.has_dead_letter_queue)
 	{
 		QueueEntry *dead_letter_queue = queue_find(queue->options.dead_letter.name);
 
-		nulls[S_DEAD_LETTERED] = dead_letter_queue == NULL;
-		if (dead_letter_queue != NULL)
+		if (dead_letter_queue != NULL && dead_letter_queue->tenant_id == queue->tenant_id &&
+			queue_visible_to_caller(dead_letter_queue))
+		{
 			values[S_DEAD_LETTERED] = Int64GetDatum(table_rows(dead_letter_queue, false));
+			nulls[S_DEAD_LETTERED] = false;
+		}
 	}
-	else
-		nulls[S_DEAD_LETTERED] = true;
 	values[S_ARCHIVED] = Int64GetDatum(table_rows(queue, true));
 
 	(void) queue_execute(queue, QP_AGE_ENDS, NULL, NULL, NULL);

@@ -4,7 +4,8 @@
 # delete, archive and pop, while another session keeps making the gauges
 # unknown (a two-phase commit) and maintenance recounts them under that load.
 # Afterwards the gauges equal count(*) of the queue and its archive, and the
-# recounts really ran while writers were busy.
+# recounts really ran while writers were busy. (That the SHARE lock is
+# taken and waited for is shown by the isolation spec gauge_recount.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/script_helpers.sh

@@ -102,10 +102,8 @@ COMMIT PREPARED 'qs_prepared';
 SELECT pg_temp.gauge_check('qs_jobs');
 SELECT step, affected FROM pgmq.run_maintenance(queues => ARRAY['qs_jobs'], general => false);
 SELECT pg_temp.gauge_check('qs_jobs');
--- A transaction that changed the table itself does not recount it.
-BEGIN;
-PREPARE TRANSACTION 'qs_prepared_2';
-COMMIT PREPARED 'qs_prepared_2';
+-- A recount in a transaction that changed the table itself leaves its own
+-- changes to its commit: exact whether it commits or rolls back.
 BEGIN;
 SELECT pgmq.send('qs_jobs', '{}') > 0 AS sent;
 PREPARE TRANSACTION 'qs_prepared_3';
@@ -113,9 +111,50 @@ COMMIT PREPARED 'qs_prepared_3';
 BEGIN;
 SELECT pgmq.send('qs_jobs', '{}') > 0 AS sent;
 SELECT step, affected FROM pgmq.run_maintenance(queues => ARRAY['qs_jobs'], general => false);
+SELECT pg_temp.gauge_check('qs_jobs');
 COMMIT;
 SELECT pg_temp.gauge_check('qs_jobs');
-SELECT step, affected FROM pgmq.run_maintenance(queues => ARRAY['qs_jobs'], general => false);
+BEGIN;
+SELECT pgmq.send('qs_jobs', '{}') > 0 AS sent;
+PREPARE TRANSACTION 'qs_prepared_4';
+COMMIT PREPARED 'qs_prepared_4';
+BEGIN;
+SELECT count(*) FROM pgmq.send_batch('qs_jobs', ARRAY['{}', '{}', '{}']::jsonb[]);
+SELECT pgmq._recount_gauges('qs_jobs') AS recounted;
+ROLLBACK;
+SELECT pg_temp.gauge_check('qs_jobs');
+-- Called directly, outside maintenance: no lock is left behind (another
+-- session's write would wait for it; here a warning would show).
+BEGIN;
+SELECT pgmq.send('qs_jobs', '{}') > 0 AS sent;
+PREPARE TRANSACTION 'qs_prepared_5';
+COMMIT PREPARED 'qs_prepared_5';
+BEGIN;
+SELECT pgmq._recount_gauges('qs_jobs') AS recounted;
+SELECT count(*) AS share_locks_held FROM pg_locks
+WHERE relation = 'pgmq.q_qs_jobs'::regclass AND mode = 'ShareLock' AND pid = pg_backend_pid();
+COMMIT;
+SELECT pg_temp.gauge_check('qs_jobs');
+-- A table emptied in this transaction is not recounted in it.
+BEGIN;
+SELECT pgmq.send('qs_jobs', '{}') > 0 AS sent;
+PREPARE TRANSACTION 'qs_prepared_6';
+COMMIT PREPARED 'qs_prepared_6';
+BEGIN;
+TRUNCATE pgmq.q_qs_jobs;
+SELECT pgmq._recount_gauges('qs_jobs') AS recounted;
+ROLLBACK;
+SELECT pgmq._recount_gauges('qs_jobs') AS recounted;
+SELECT pg_temp.gauge_check('qs_jobs');
+-- Changes made with track_counts off are in no count: the gauge is lost until a recount.
+BEGIN;
+SET LOCAL track_counts = off;
+SELECT pgmq.send('qs_jobs', '{}') > 0 AS sent;
+COMMIT;
+SELECT pg_temp.gauge_check('qs_jobs');
+SELECT pgmq._recount_gauges('qs_jobs') AS recounted;
+-- pgmq.create of a queue that exists makes no table and keeps the gauges.
+SELECT pgmq.create('qs_jobs');
 SELECT pg_temp.gauge_check('qs_jobs');
 
 -- A large queue: its states come from maintenance's census, with its time;
