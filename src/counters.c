@@ -199,22 +199,13 @@ wake_readers_at_commit(QueueEntry *queue)
 QUEUE_EXT_ENTRY(queue_ext_queue_counters)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	QueueCounters *entry;
 	QueueCounters *copies;
-	int			n = 0;
+	int			n;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (!shared_state_ready())
 		return (Datum) 0;
-
-	copies = palloc(sizeof(QueueCounters) * COUNTED_QUEUES);
-	LWLockAcquire(shared_lock(SHARED_LOCK_COUNTERS), LW_SHARED);
-	hash_seq_init(&status, shared_counters);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		if (entry->key.database == MyDatabaseId && n < COUNTED_QUEUES)
-			copies[n++] = *entry;
-	LWLockRelease(shared_lock(SHARED_LOCK_COUNTERS));
+	copies = shared_hash_copy_own(shared_counters, SHARED_LOCK_COUNTERS, sizeof(QueueCounters), COUNTED_QUEUES, &n);
 
 	for (int i = 0; i < n; i++)
 	{

@@ -185,22 +185,13 @@ queue_ext_latency_percentile(PG_FUNCTION_ARGS)
 QUEUE_EXT_ENTRY(queue_ext_latency_histograms)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HASH_SEQ_STATUS status;
-	QueueLatency *entry;
 	QueueLatency *copies;
-	int			n = 0;
+	int			n;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (!shared_state_ready())
 		return (Datum) 0;
-
-	copies = palloc(sizeof(QueueLatency) * LATENCY_QUEUES);
-	LWLockAcquire(shared_lock(SHARED_LOCK_COUNTERS), LW_SHARED);
-	hash_seq_init(&status, shared_latency);
-	while ((entry = hash_seq_search(&status)) != NULL)
-		if (entry->key.database == MyDatabaseId && n < LATENCY_QUEUES)
-			copies[n++] = *entry;
-	LWLockRelease(shared_lock(SHARED_LOCK_COUNTERS));
+	copies = shared_hash_copy_own(shared_latency, SHARED_LOCK_COUNTERS, sizeof(QueueLatency), LATENCY_QUEUES, &n);
 
 	for (int i = 0; i < n; i++)
 	{

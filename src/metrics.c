@@ -61,6 +61,14 @@ metrics_row(QueueEntry *queue, TupleDesc result_desc)
 }
 
 
+static void
+put_metrics_row(QueueEntry *queue, void *arg)
+{
+	ReturnSetInfo *rsinfo = arg;
+
+	tuplestore_puttuple(rsinfo->setResult, metrics_row(queue, rsinfo->setDesc));
+}
+
 /* metrics(queue_name) -> pgmq.metrics_result */
 QUEUE_EXT_ENTRY(queue_ext_metrics)
 {
@@ -86,22 +94,9 @@ QUEUE_EXT_ENTRY(queue_ext_metrics)
 /* metrics_all() -> setof pgmq.metrics_result, one row per queue in pgmq.meta */
 QUEUE_EXT_ENTRY(queue_ext_metrics_all)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *names;
-	ListCell   *lc;
-
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	names = queue_names_all();
-
-	foreach(lc, names)
-	{
-		/* A catalog row whose table is gone (dropped by hand) has no metrics; queues the caller may not see are left out. */
-		QueueEntry *queue = queue_find(lfirst(lc));
-
-		if (queue != NULL && queue_visible_to_caller(queue))
-			tuplestore_puttuple(rsinfo->setResult, metrics_row(queue, rsinfo->setDesc));
-	}
+	for_each_visible_queue(put_metrics_row, fcinfo->resultinfo);
 	SPI_finish();
 	return (Datum) 0;
 }

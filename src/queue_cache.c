@@ -238,7 +238,7 @@ queue_of_table(Oid queue_relid)
 }
 
 /* Every queue name in pgmq.meta, in name order; SPI is connected, and the list lives until SPI_finish. */
-List *
+static List *
 queue_names_all(void)
 {
 	List	   *names = NIL;
@@ -258,6 +258,25 @@ queue_names_all(void)
 		MemoryContextSwitchTo(spi_cxt);
 	}
 	return names;
+}
+
+/*
+ * Calls visit for every queue in pgmq.meta the caller may see, in name order;
+ * SPI is connected. A catalog row whose table is gone (dropped by hand) is
+ * passed over.
+ */
+void
+for_each_visible_queue(void (*visit) (QueueEntry *queue, void *arg), void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, queue_names_all())
+	{
+		QueueEntry *queue = queue_find(lfirst(lc));
+
+		if (queue != NULL && queue_visible_to_caller(queue))
+			visit(queue, arg);
+	}
 }
 
 /*

@@ -266,7 +266,7 @@ typedef enum QueueRequirement
 extern void queue_cache_init(void);
 extern void queue_cache_invalidate_all(void);
 extern QueueEntry *queue_find(const char *name);
-extern List *queue_names_all(void);
+extern void for_each_visible_queue(void (*visit) (QueueEntry *queue, void *arg), void *arg);
 extern QueueEntry *queue_of_table(Oid queue_relid);
 extern QueueEntry *queue_lookup(const char *name, QueueRequirement need);
 extern QueueEntry *queue_lookup_arg(FunctionCallInfo fcinfo, int argno, QueueRequirement need);
@@ -467,6 +467,7 @@ extern void shared_state_init(void);
 extern bool shared_state_ready(void);
 extern struct LWLock *shared_lock(SharedLockId id);
 extern struct HTAB *shared_hash(const char *name, Size keysize, Size entrysize, long max);
+extern void *shared_hash_copy_own(struct HTAB *hash, SharedLockId id, Size entrysize, int max, int *n);
 
 /* ---- api_keys.c: keys, and the one a transaction authenticated with ---- */
 

@@ -113,10 +113,11 @@ age_seconds(TimestampTz now, TimestampTz then)
 	return Int32GetDatum((int32) Min((now - then) / USECS_PER_SEC, (int64) PG_INT32_MAX));
 }
 
-/* One row of pgmq._queue_stats(); SPI connected. */
+/* One row of pgmq._queue_stats() into rsinfo's result; SPI connected. */
 static void
-put_stats_row(QueueEntry *queue, ReturnSetInfo *rsinfo)
+put_stats_row(QueueEntry *queue, void *arg)
 {
+	ReturnSetInfo *rsinfo = arg;
 	Datum		values[S_NCOLUMNS];
 	bool		nulls[S_NCOLUMNS] = {false};
 	TimestampTz now = GetCurrentTimestamp();
@@ -177,21 +178,9 @@ put_stats_row(QueueEntry *queue, ReturnSetInfo *rsinfo)
 /* _queue_stats() -> setof: every queue the caller may see (the view pgmq.queue_stats) */
 QUEUE_EXT_ENTRY(queue_ext_queue_stats)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *names;
-	ListCell   *lc;
-
 	srf_begin(fcinfo);
 	spi_connect_or_error();
-	names = queue_names_all();
-	foreach(lc, names)
-	{
-		/* A catalog row whose table is gone (dropped by hand) has no stats, as in metrics_all. */
-		QueueEntry *queue = queue_find(lfirst(lc));
-
-		if (queue != NULL && queue_visible_to_caller(queue))
-			put_stats_row(queue, rsinfo);
-	}
+	for_each_visible_queue(put_stats_row, fcinfo->resultinfo);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -81,6 +81,28 @@ shared_hash(const char *name, Size keysize, Size entrysize, long max)
 	return ShmemInitHash(name, max, max, &ctl, HASH_ELEM | HASH_BLOBS);
 }
 
+/*
+ * Copies the entries of a shared hash whose key starts with a database OID,
+ * this database's, at most max of them, under lock id held shared; returns
+ * the copies (palloc'd) and sets *n to their number.
+ */
+void *
+shared_hash_copy_own(HTAB *hash, SharedLockId id, Size entrysize, int max, int *n)
+{
+	char	   *copies = palloc(entrysize * max);
+	HASH_SEQ_STATUS status;
+	void	   *entry;
+
+	*n = 0;
+	LWLockAcquire(shared_lock(id), LW_SHARED);
+	hash_seq_init(&status, hash);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (*(Oid *) entry == MyDatabaseId && *n < max)
+			memcpy(copies + entrysize * (*n)++, entry, entrysize);
+	LWLockRelease(shared_lock(id));
+	return copies;
+}
+
 LWLock *
 shared_lock(SharedLockId id)
 {
