@@ -422,6 +422,14 @@ typedef enum CounterKind
 	COUNTER_KINDS
 } CounterKind;
 
+/* ---- send.c: what every send passes, for topics too ---- */
+
+extern int64 send_to_queue(QueueEntry *queue, TimestampTz vt, Datum msg, bool msg_null,
+						   Datum headers, bool headers_null, DestReceiver *dest);
+extern int	check_batch_arrays(ArrayType *msgs, bool msgs_null, ArrayType *headers);
+extern int64 send_batch_to_queue(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *headers,
+								 DestReceiver *dest);
+
 /* ---- latency.c: latency histograms, counted at commit ---- */
 
 typedef enum LatencyKind

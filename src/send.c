@@ -133,45 +133,59 @@ send_message(QueueEntry *queue, const Datum *values, const bool *nulls, DestRece
 
 /* ---- single messages ---- */
 
+/*
+ * Sends one message (msg and headers may be NULL) to a queue the caller may
+ * publish to, visible at vt, after the checks and limits every send passes;
+ * its msg_id goes to dest. SPI must not be connected: the rate limits may
+ * use it. Returns 1 when it enqueued the message, 0 when its idempotency key
+ * found an earlier one (whose msg_id goes to dest).
+ */
+int64
+send_to_queue(QueueEntry *queue, TimestampTz vt, Datum msg, bool msg_null,
+			  Datum headers, bool headers_null, DestReceiver *dest)
+{
+	Datum		values[3] = {TimestampTzGetDatum(vt), msg, headers};
+	bool		nulls[3] = {false, msg_null, headers_null};
+	int64		sent;
+
+	if (!headers_null)
+		check_message_headers(queue, DatumGetJsonbP(headers));
+	check_message_size(queue, msg, msg_null, headers, headers_null);
+	rate_limit_send(queue, 1);
+
+	spi_connect_or_error();
+	sent = send_message(queue, values, nulls, dest);
+	quota_count_sent(queue, sent);
+	count_messages(queue, COUNT_SENT, sent);
+	SPI_finish();
+	return sent;
+}
+
 static Datum
 send_one(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 		 const SendOption *untyped_headers)
 {
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_PUBLISH);
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	Datum		headers = (Datum) 0;
+	bool		headers_null = true;
 	DestReceiver *dest;
-	int64		sent;
 
-	values[0] = TimestampTzGetDatum(vt);
-	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
-	nulls[1] = PG_ARGISNULL(1);
 	if (untyped_headers != NULL)
 	{
-		values[2] = untyped_headers->headers;
-		nulls[2] = untyped_headers->headers_null;
+		headers = untyped_headers->headers;
+		headers_null = untyped_headers->headers_null;
 	}
 	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
-		values[2] = PG_GETARG_DATUM(headers_argno);
-	else
 	{
-		values[2] = (Datum) 0;
-		nulls[2] = true;
+		headers = PG_GETARG_DATUM(headers_argno);
+		headers_null = false;
 	}
 
-	if (!nulls[2])
-		check_message_headers(queue, DatumGetJsonbP(values[2]));
-	check_message_size(queue, values[1], nulls[1], values[2], nulls[2]);
-	rate_limit_send(queue, 1);
-
 	srf_begin(fcinfo);
-	spi_connect_or_error();
 	dest = srf_receiver(fcinfo);
-	sent = send_message(queue, values, nulls, dest);
-	quota_count_sent(queue, sent);
-	count_messages(queue, COUNT_SENT, sent);
+	(void) send_to_queue(queue, vt, PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+						 headers, headers_null, dest);
 	dest->rDestroy(dest);
-	SPI_finish();
 	return (Datum) 0;
 }
 
@@ -296,44 +310,23 @@ send_batch_keyed(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *
 	return enqueued;
 }
 
-static Datum
-send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
-		  const SendOption *untyped_headers)
+/*
+ * The batch a send_batch call passes: msgs (not NULL, not empty, one
+ * dimension) and headers (NULL, or one per message). Raises otherwise;
+ * returns the number of messages.
+ */
+int
+check_batch_arrays(ArrayType *msgs, bool msgs_null, ArrayType *headers)
 {
-	QueueEntry *queue;
-	ArrayType  *msgs;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, true};
 	int			nmsgs;
-	bool		keyed = false;
-	int64		sent;
 
-	if (PG_ARGISNULL(1) ||
-		(nmsgs = array_length_1d(PG_GETARG_ARRAYTYPE_P(1))) == 0)
+	if (msgs_null || (nmsgs = array_length_1d(msgs)) == 0)
 		ereport(ERROR,
-				(errcode(PG_ARGISNULL(1) ? ERRCODE_NULL_VALUE_NOT_ALLOWED
-						 : ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(msgs_null ? ERRCODE_NULL_VALUE_NOT_ALLOWED : ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("msgs cannot be NULL or empty")));
-	msgs = PG_GETARG_ARRAYTYPE_P(1);
 	reject_multidimensional(msgs, "msgs");
-
-	values[0] = TimestampTzGetDatum(vt);
-	values[1] = PointerGetDatum(msgs);
-	values[2] = (Datum) 0;
-	if (untyped_headers != NULL && !untyped_headers->headers_null)
+	if (headers != NULL)
 	{
-		values[2] = untyped_headers->headers;
-		nulls[2] = false;
-	}
-	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
-	{
-		values[2] = PG_GETARG_DATUM(headers_argno);
-		nulls[2] = false;
-	}
-	if (!nulls[2])
-	{
-		ArrayType  *headers = DatumGetArrayTypeP(values[2]);
-
 		reject_multidimensional(headers, "headers");
 		if (array_length_1d(headers) != nmsgs)
 			ereport(ERROR,
@@ -342,28 +335,59 @@ send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
 							array_length_1d(headers), nmsgs),
 					 errhint("Pass one headers object per message, or NULL for none.")));
 	}
+	return nmsgs;
+}
 
-	queue = queue_lookup_arg(fcinfo, 0, NEED_PUBLISH);
-	if (!nulls[2] || queue->options.max_message_size > 0)
-		keyed = check_batch(queue, msgs, nulls[2] ? NULL : DatumGetArrayTypeP(values[2]));
+/*
+ * Sends a batch that passed check_batch_arrays to a queue the caller may
+ * publish to, visible at vt, after the checks and limits every send passes
+ * (the whole batch passes the rate limits, or none of it is sent); the
+ * msg_ids go to dest. SPI must not be connected. Returns how many it enqueued.
+ */
+int64
+send_batch_to_queue(QueueEntry *queue, TimestampTz vt, ArrayType *msgs, ArrayType *headers,
+					DestReceiver *dest)
+{
+	Datum		values[3] = {TimestampTzGetDatum(vt), PointerGetDatum(msgs), PointerGetDatum(headers)};
+	bool		nulls[3] = {false, false, headers == NULL};
+	bool		keyed = false;
+	int64		sent;
 
-	/* The whole batch passes the rate limits, or none of it is sent. */
-	rate_limit_send(queue, nmsgs);
+	if (headers != NULL || queue->options.max_message_size > 0)
+		keyed = check_batch(queue, msgs, headers);
+	rate_limit_send(queue, array_length_1d(msgs));
 
-	srf_begin(fcinfo);
 	spi_connect_or_error();
 	if (keyed)
-	{
-		DestReceiver *dest = srf_receiver(fcinfo);
-
-		sent = send_batch_keyed(queue, vt, msgs, DatumGetArrayTypeP(values[2]), dest);
-		dest->rDestroy(dest);
-	}
+		sent = send_batch_keyed(queue, vt, msgs, headers, dest);
 	else
-		sent = (int64) queue_execute(queue, QP_SEND_BATCH, values, nulls, fcinfo);
+		sent = (int64) queue_execute_to(queue, QP_SEND_BATCH, values, nulls, dest);
 	quota_count_sent(queue, sent);
 	count_messages(queue, COUNT_SENT, sent);
 	SPI_finish();
+	return sent;
+}
+
+static Datum
+send_many(FunctionCallInfo fcinfo, int headers_argno, TimestampTz vt,
+		  const SendOption *untyped_headers)
+{
+	QueueEntry *queue;
+	ArrayType  *msgs = PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *headers = NULL;
+	DestReceiver *dest;
+
+	if (untyped_headers != NULL && !untyped_headers->headers_null)
+		headers = DatumGetArrayTypeP(untyped_headers->headers);
+	else if (headers_argno >= 0 && !PG_ARGISNULL(headers_argno))
+		headers = PG_GETARG_ARRAYTYPE_P(headers_argno);
+	(void) check_batch_arrays(msgs, msgs == NULL, headers);
+
+	queue = queue_lookup_arg(fcinfo, 0, NEED_PUBLISH);
+	srf_begin(fcinfo);
+	dest = srf_receiver(fcinfo);
+	(void) send_batch_to_queue(queue, vt, msgs, headers, dest);
+	dest->rDestroy(dest);
 	return (Datum) 0;
 }
 
