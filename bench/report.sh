@@ -201,6 +201,22 @@ MD
 pair_rows "$out/limits.tsv"
 fi
 
+if [ -s "$out/topics.tsv" ]; then
+cat <<MD
+
+## Topics (synchronous_commit off)
+
+Each pgbench (4 clients, ${seconds} s) mixes a plain send with a send_topic
+whose routing key is matched against 100 bindings (99 that do not match it,
+one that does: one message sent). Median latency of each script over
+$(cut -f2 "$out/topics.tsv" | sort -u | wc -l) runs; the ratio is the throughput send_topic implies relative to send.
+
+| call | send latency (ms) | send_topic latency (ms) | ratio | runs (send / send_topic, ms) |
+|---|---:|---:|---:|---|
+MD
+pair_rows "$out/topics.tsv"
+fi
+
 if [ -s "$out/latency.tsv" ]; then
 cat <<MD
 

@@ -36,6 +36,9 @@
 # above the load, beside the same calls on a queue without limits, in one
 # pgbench.
 #
+# Then the topic runs (BENCH_PAIRED_REPS): send_topic under 100 bindings
+# beside a plain send, in one pgbench.
+#
 # Then the wake-up run (bench/latency.sh, BENCH_LATENCY_SECONDS, default 60):
 # send -> receive latency with a waiting reader, queue_ext's read_with_poll
 # beside pgmq 1.13's 100 ms poll.
@@ -62,7 +65,7 @@ out="$top/bench/out"
 mkdir -p "$out"
 rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
       "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv "$out"/latency.tsv \
-      "$out"/metrics.tsv
+      "$out"/metrics.tsv "$out"/topics.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -256,6 +259,25 @@ for rep in $(seq 1 "$paired_reps"); do
   done
 done
 psql -qX -c "DELETE FROM pgmq.rate_limits" -c "DELETE FROM pgmq.tenants WHERE slug = 'bench_lt' AND NOT EXISTS (SELECT FROM pgmq.queue_tenants q WHERE q.tenant_id = tenants.tenant_id)" >/dev/null
+
+# Topics: send_topic under 100 bindings (99 patterns the key does not match,
+# on a second queue, and one it does), which sends one message, beside a
+# plain send, in one pgbench.
+topic_tables() {
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta WHERE queue_name LIKE 'bench%';
+SELECT pgmq.create(q) FROM unnest(ARRAY['bench', 'bench_topic', 'bench_topic_other']) q;
+SELECT count(pgmq.bind_topic(format('orders.r%s.#', i), 'bench_topic_other')) FROM generate_series(1, 99) i;
+SELECT pgmq.bind_topic('orders.*.created', 'bench_topic');
+CHECKPOINT;
+SQL
+}
+for rep in $(seq 1 "$paired_reps"); do
+  topic_tables
+  paired_pgbench topics send "$rep" -D n=0 \
+    -f bench/workloads/send_ext.sql@1 -f bench/workloads/send_topic100.sql@1
+done
 
 # A grouped read of 10 on 1 M messages in 10 k groups (sent round robin, with
 # the fifo index), beside the same read done pgmq 1.13's way, one client,

@@ -252,3 +252,135 @@ END;
 $$;
 COMMENT ON FUNCTION pgmq._throughput_rollup(integer) IS
   'Adds what pgmq.queue_counters() grew by since the last roll-up to this minute of pgmq.throughput_history, with the latency percentiles of what the histograms grew by, and drops history older than 7 days; returns how many queues had work.';
+
+------------------------------------------------------------------------------
+-- Topics: pgmq 1.13's routing of one message to the queues whose patterns
+-- match its routing key (src/topics.c)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION pgmq.validate_routing_key(routing_key text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_validate_routing_key' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION pgmq.validate_routing_key(text) IS
+  'True for a routing key send_topic takes (1 to 255 of a-z, A-Z, 0-9, dot, hyphen, underscore; no dot first, last or twice in a row); raises 22023 (22004 for NULL) saying what is wrong otherwise.';
+CREATE FUNCTION pgmq.validate_topic_pattern(pattern text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_validate_topic_pattern' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION pgmq.validate_topic_pattern(text) IS
+  'True for a pattern bind_topic takes (a routing key''s characters and the wildcards * and #, never two of them side by side); raises 22023 (22004 for NULL) saying what is wrong otherwise.';
+
+CREATE TABLE pgmq.topic_bindings (
+    pattern        text NOT NULL CHECK (pgmq.validate_topic_pattern(pattern)),
+    queue_name     text NOT NULL
+        CONSTRAINT topic_bindings_meta_queue_name_fk REFERENCES pgmq.meta (queue_name) ON DELETE CASCADE,
+    bound_at       timestamp with time zone NOT NULL DEFAULT now(),
+    -- The regex pgmq matches keys with (dots literal, * one segment's characters, # anything);
+    -- queue_ext matches the pattern itself, to the same effect.
+    compiled_regex text GENERATED ALWAYS AS
+        ('^' || replace(replace(replace(pattern, '.', '\.'), '*', '[^.]+'), '#', '.*') || '$') STORED,
+    CONSTRAINT topic_bindings_unique_pattern_queue UNIQUE (pattern, queue_name)
+);
+CREATE INDEX idx_topic_bindings_covering ON pgmq.topic_bindings (pattern) INCLUDE (queue_name, compiled_regex);
+COMMENT ON TABLE pgmq.topic_bindings IS
+  'Which queues a routing key reaches: a message sent with send_topic goes to every queue one of whose patterns matches its key.';
+SELECT pg_catalog.pg_extension_config_dump('pgmq.topic_bindings', '');
+
+CREATE FUNCTION pgmq._topic_bindings_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'queue_ext_topic_bindings_changed' LANGUAGE C;
+COMMENT ON FUNCTION pgmq._topic_bindings_changed() IS
+  'Statement trigger on pgmq.topic_bindings: every session reads the bindings again before its next routing.';
+CREATE TRIGGER topic_bindings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgmq.topic_bindings
+    FOR EACH STATEMENT EXECUTE FUNCTION pgmq._topic_bindings_changed();
+
+ALTER TABLE pgmq.topic_bindings ENABLE ROW LEVEL SECURITY;
+CREATE POLICY queue_ext_rows ON pgmq.topic_bindings AS PERMISSIVE USING (true);
+CREATE POLICY queue_ext_tenant ON pgmq.topic_bindings AS RESTRICTIVE USING (pgmq.queue_visible(queue_name));
+REVOKE ALL ON pgmq.topic_bindings FROM PUBLIC, pg_monitor;
+GRANT SELECT ON pgmq.topic_bindings TO PUBLIC;
+
+CREATE FUNCTION pgmq.bind_topic(pattern text, queue_name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'queue_ext_bind_topic' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.bind_topic(text, text) IS
+  'Messages sent with send_topic under a key the pattern matches go to the queue (* one dot-free run of characters, # any characters). Binding twice is binding once. Needs manage on the queue.';
+CREATE FUNCTION pgmq.unbind_topic(pattern text, queue_name text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'queue_ext_unbind_topic' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.unbind_topic(text, text) IS
+  'Removes a binding; false when there was none. Needs manage on the queue.';
+CREATE FUNCTION pgmq.test_routing(routing_key text)
+    RETURNS TABLE (pattern text, queue_name text, compiled_regex text)
+    AS 'MODULE_PATHNAME', 'queue_ext_test_routing' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pgmq.test_routing(text) IS
+  'The bindings a routing key matches, by pattern, without sending anything.';
+
+CREATE FUNCTION pgmq.send_topic(routing_key text, msg jsonb) RETURNS integer
+    AS 'MODULE_PATHNAME', 'queue_ext_send_topic' LANGUAGE C;
+CREATE FUNCTION pgmq.send_topic(routing_key text, msg jsonb, delay integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'queue_ext_send_topic_delay' LANGUAGE C;
+CREATE FUNCTION pgmq.send_topic(routing_key text, msg jsonb, headers jsonb, delay integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'queue_ext_send_topic_headers_delay' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.send_topic(text, jsonb) IS
+  'Sends msg to every queue whose bound pattern matches routing_key (each once, by name); returns how many. Needs publish on each.';
+COMMENT ON FUNCTION pgmq.send_topic(text, jsonb, integer) IS
+  'send_topic, visible after delay seconds (not negative).';
+COMMENT ON FUNCTION pgmq.send_topic(text, jsonb, jsonb, integer) IS
+  'send_topic with headers, visible after delay seconds (not negative).';
+
+CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[])
+    RETURNS TABLE (queue_name text, msg_id bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_send_batch_topic' LANGUAGE C;
+CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[])
+    RETURNS TABLE (queue_name text, msg_id bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_send_batch_topic_headers' LANGUAGE C;
+CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], delay integer)
+    RETURNS TABLE (queue_name text, msg_id bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_send_batch_topic_delay_seconds' LANGUAGE C;
+CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], delay timestamp with time zone)
+    RETURNS TABLE (queue_name text, msg_id bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_send_batch_topic_delay_at' LANGUAGE C;
+CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[], delay integer)
+    RETURNS TABLE (queue_name text, msg_id bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_send_batch_topic_headers_delay_seconds' LANGUAGE C;
+CREATE FUNCTION pgmq.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[],
+                                      delay timestamp with time zone)
+    RETURNS TABLE (queue_name text, msg_id bigint)
+    AS 'MODULE_PATHNAME', 'queue_ext_send_batch_topic_headers_delay_at' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.send_batch_topic(text, jsonb[]) IS
+  'Sends the batch to every queue whose bound pattern matches routing_key; returns each message''s queue and msg_id.';
+COMMENT ON FUNCTION pgmq.send_batch_topic(text, jsonb[], jsonb[]) IS
+  'send_batch_topic with one headers object per message.';
+COMMENT ON FUNCTION pgmq.send_batch_topic(text, jsonb[], integer) IS
+  'send_batch_topic, visible after delay seconds.';
+COMMENT ON FUNCTION pgmq.send_batch_topic(text, jsonb[], timestamp with time zone) IS
+  'send_batch_topic, visible at delay.';
+COMMENT ON FUNCTION pgmq.send_batch_topic(text, jsonb[], jsonb[], integer) IS
+  'send_batch_topic with headers, visible after delay seconds.';
+COMMENT ON FUNCTION pgmq.send_batch_topic(text, jsonb[], jsonb[], timestamp with time zone) IS
+  'send_batch_topic with headers, visible at delay.';
+
+CREATE FUNCTION pgmq._list_topic_bindings()
+    RETURNS TABLE (pattern text, queue_name text, bound_at timestamp with time zone, compiled_regex text)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT b.pattern, b.queue_name, b.bound_at, b.compiled_regex
+    FROM pgmq.topic_bindings b
+    WHERE pgmq.queue_visible(b.queue_name)
+    ORDER BY b.bound_at DESC, b.pattern, b.queue_name;
+$$;
+CREATE FUNCTION pgmq._list_topic_bindings(queue_name text)
+    RETURNS TABLE (pattern text, queue_name text, bound_at timestamp with time zone, compiled_regex text)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT b.pattern, b.queue_name, b.bound_at, b.compiled_regex
+    FROM pgmq.topic_bindings b
+    WHERE b.queue_name = $1 AND pgmq.queue_visible(b.queue_name)
+    ORDER BY b.bound_at DESC, b.pattern;
+$$;
+COMMENT ON FUNCTION pgmq._list_topic_bindings() IS 'list_topic_bindings(), run as the owner.';
+COMMENT ON FUNCTION pgmq._list_topic_bindings(text) IS 'list_topic_bindings(queue_name), run as the owner.';
+REVOKE ALL ON FUNCTION pgmq._list_topic_bindings(), pgmq._list_topic_bindings(text) FROM PUBLIC;
+CREATE FUNCTION pgmq.list_topic_bindings()
+    RETURNS TABLE (pattern text, queue_name text, bound_at timestamp with time zone, compiled_regex text)
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pgmq.list_topic_bindings() IS 'The bindings of the queues the caller may see, newest first.';
+CREATE FUNCTION pgmq.list_topic_bindings(queue_name text)
+    RETURNS TABLE (pattern text, queue_name text, bound_at timestamp with time zone, compiled_regex text)
+    AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pgmq.list_topic_bindings(text) IS 'The bindings of one queue, newest first.';

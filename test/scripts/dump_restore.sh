@@ -50,6 +50,8 @@ SELECT pgmq.set_rate_limit('queue', 'orders', 'deliver', 50000, '1 second', NULL
 SELECT queue_name FROM pgmq.set_queue_options('orders', max_in_flight => 90000, message_retention => '14 days');
 SELECT pgmq.set_tenant_quota('dumped', 1000, 5000);
 SELECT count(*) FROM pgmq.send('tenant_q', '{"t": 2}');
+-- Topic bindings.
+SELECT pgmq.bind_topic('orders.*', 'orders'), pgmq.bind_topic('#', 'urgent');
 \o /tmp/qx_dump_key
 SELECT :'key';
 \o
@@ -78,6 +80,7 @@ SELECT 'audit', count(*) FROM pgmq.audit_log;
 SELECT 'limits', scope, action, method, rate, per, burst FROM pgmq.rate_limits ORDER BY limit_id;
 SELECT 'caps', max_in_flight, message_retention FROM pgmq.queue_options WHERE queue_name = 'orders';
 SELECT 'quota', tenant, sent, soft_limit, hard_limit FROM pgmq.tenant_quota_usage;
+SELECT 'topics', pattern, queue_name, compiled_regex FROM pgmq.topic_bindings ORDER BY pattern;
 SQL
 }
 
@@ -103,6 +106,9 @@ UPDATE pgmq.q_orders SET vt = now() WHERE msg_id = 4;
 SELECT pgmq.nack('orders', 4, read_ct) FROM pgmq.read('orders', 30, 1);
 SELECT 'dead:' || count(*) FROM pgmq.q_orders_dead;
 SQL
+
+# ... the restored bindings route.
+[ "$(psql -qXAt -d "$dst" -c "SELECT pgmq.send_topic('orders.restored', '{}')")" = "2" ]
 
 # ... priorities read through the restored index, and a restored idempotency
 # key still returns its first msg_id.
