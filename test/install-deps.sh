@@ -8,6 +8,7 @@ packages=(
   libsodium-dev pkg-config build-essential
   postgresql-15-cron
   prometheus-postgres-exporter curl
+  pgbouncer postgresql-15-partman
 )
 
 need=()
