@@ -6,6 +6,116 @@
 \echo Use "CREATE EXTENSION queue_ext" to load this file. \quit
 
 ------------------------------------------------------------------------------
+-- Moving from pgmq (README, "Moving from pgmq"): a database that ran pgmq 1.x
+-- keeps its queue tables (not extension members since pgmq 1.6) and, when
+-- they were detached from the extension before DROP EXTENSION pgmq, its
+-- catalog tables. They are checked whole first: either everything is
+-- adopted, with its messages, ids and leases, or nothing changes and the
+-- error says what to do. The catalog tables are set aside here and their
+-- rows taken over once queue_ext's own exist.
+------------------------------------------------------------------------------
+
+DO $adopt$
+DECLARE
+    v_queue    record;
+    v_problem  text;
+    v_missing  text;
+    v_expected constant text[] := ARRAY[
+        'q|msg_id|bigint|t|a', 'q|read_ct|integer|t|', 'q|enqueued_at|timestamp with time zone|t|',
+        'q|last_read_at|timestamp with time zone|f|', 'q|vt|timestamp with time zone|t|',
+        'q|message|jsonb|f|', 'q|headers|jsonb|f|',
+        'a|msg_id|bigint|t|', 'a|read_ct|integer|t|', 'a|enqueued_at|timestamp with time zone|t|',
+        'a|last_read_at|timestamp with time zone|f|', 'a|archived_at|timestamp with time zone|t|',
+        'a|vt|timestamp with time zone|t|', 'a|message|jsonb|f|', 'a|headers|jsonb|f|'];
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgmq') THEN
+        RAISE EXCEPTION 'extension "pgmq" is installed in this database'
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'queue_ext provides the pgmq API in schema pgmq itself; a database runs one of the two.',
+                  HINT = 'Keep pgmq''s queues and catalog, then drop pgmq: ALTER EXTENSION pgmq DROP TABLE pgmq.meta; '
+                         'ALTER EXTENSION pgmq DROP TABLE pgmq.topic_bindings; DROP EXTENSION pgmq CASCADE; '
+                         'then CREATE EXTENSION queue_ext adopts them (see queue_ext''s README, "Moving from pgmq").';
+    END IF;
+    IF pg_catalog.to_regnamespace('pgmq') IS NULL THEN
+        RETURN;
+    END IF;
+    IF pg_catalog.to_regclass('pgmq.meta') IS NULL THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_class c
+                   WHERE c.relnamespace = 'pgmq'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%') THEN
+            RAISE EXCEPTION 'schema pgmq holds queue tables but no pgmq.meta'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Without pgmq''s catalog the queues'' names, as given, are unknown.',
+                      HINT = 'Restore pgmq.meta (queue_name varchar UNIQUE, is_partitioned, is_unlogged, created_at) with a row '
+                             'per queue, or move the tables out of schema pgmq. Before DROP EXTENSION pgmq, '
+                             'ALTER EXTENSION pgmq DROP TABLE pgmq.meta keeps it.';
+        END IF;
+        RETURN;
+    END IF;
+
+    -- pgmq.meta as pgmq 1.x made it.
+    SELECT string_agg(format('%s %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+    INTO v_problem
+    FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'pgmq.meta'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+    IF v_problem IS DISTINCT FROM 'queue_name character varying, is_partitioned boolean, is_unlogged boolean, created_at timestamp with time zone' THEN
+        RAISE EXCEPTION 'pgmq.meta is not pgmq''s catalog table'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('It has columns %s.', v_problem),
+                  HINT = 'Rename or move the table, then create the extension again.';
+    END IF;
+
+    -- Every queue it lists: pgmq's tables, column for column.
+    FOR v_queue IN EXECUTE 'SELECT queue_name::text AS name, is_partitioned FROM pgmq.meta ORDER BY queue_name' LOOP
+        IF v_queue.is_partitioned THEN
+            RAISE EXCEPTION 'queue "%" is partitioned, which queue_ext cannot adopt yet', v_queue.name
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Move its messages to a queue that is not partitioned, or drop it, before creating the extension.';
+        END IF;
+        SELECT string_agg(e, '; ') INTO v_missing
+        FROM unnest(v_expected) e
+        WHERE NOT EXISTS (
+            SELECT FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = pg_catalog.to_regclass(format('pgmq.%I', split_part(e, '|', 1) || '_' || lower(v_queue.name)))
+              AND a.attname = split_part(e, '|', 2) AND NOT a.attisdropped
+              AND pg_catalog.format_type(a.atttypid, a.atttypmod) = split_part(e, '|', 3)
+              AND a.attnotnull = (split_part(e, '|', 4) = 't') AND a.attidentity = split_part(e, '|', 5));
+        IF v_missing IS NOT NULL THEN
+            RAISE EXCEPTION 'queue "%" does not have pgmq''s tables', v_queue.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('Missing or different in pgmq.q_%1$s or pgmq.a_%1$s (table|column|type|not null|identity): %2$s.',
+                                      lower(v_queue.name), v_missing),
+                      HINT = 'Fix or drop the queue''s tables, or delete its row from pgmq.meta, then create the extension again.';
+        END IF;
+    END LOOP;
+
+    -- Adopted: pgmq's index on vt goes (it would stop every read from
+    -- updating in place), and the tables take queue_ext's storage settings.
+    FOR v_queue IN EXECUTE 'SELECT lower(queue_name::text) AS name FROM pgmq.meta' LOOP
+        EXECUTE format('DROP INDEX IF EXISTS pgmq.%I', 'q_' || v_queue.name || '_vt_idx');
+        EXECUTE format('ALTER TABLE pgmq.%I SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02, '
+                       'autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0.05, '
+                       'autovacuum_vacuum_cost_delay = 0)', 'q_' || v_queue.name);
+    END LOOP;
+    -- Set aside under other names, their indexes too (index names are the schema's).
+    ALTER TABLE pgmq.meta RENAME TO meta_adopted;
+    IF pg_catalog.to_regclass('pgmq.topic_bindings') IS NOT NULL THEN
+        ALTER TABLE pgmq.topic_bindings RENAME TO topic_bindings_adopted;
+    END IF;
+    FOR v_queue IN
+        SELECT i.indexrelid::regclass AS index, c.relname AS name
+        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid IN ('pgmq.meta_adopted'::regclass, pg_catalog.to_regclass('pgmq.topic_bindings_adopted'))
+    LOOP
+        EXECUTE format('ALTER INDEX %s RENAME TO %I', v_queue.index, v_queue.name || '_adopted');
+    END LOOP;
+    IF pg_catalog.to_regclass('pgmq.notify_insert_throttle') IS NOT NULL THEN
+        RAISE NOTICE 'insert notifications are not carried over: call pgmq.enable_notify_insert() again for %',
+            (SELECT string_agg(queue_name::text, ', ') FROM pgmq.notify_insert_throttle);
+        DROP TABLE pgmq.notify_insert_throttle;
+    END IF;
+END;
+$adopt$;
+
+------------------------------------------------------------------------------
 -- Catalog
 ------------------------------------------------------------------------------
 
@@ -17,6 +127,17 @@ CREATE TABLE pgmq.meta (
 );
 COMMENT ON TABLE pgmq.meta IS
   'One row per queue: its name as given, whether it is partitioned or unlogged, and when it was made.';
+
+-- The queues of pgmq's catalog, when one was adopted above.
+DO $adopt$
+BEGIN
+    IF pg_catalog.to_regclass('pgmq.meta_adopted') IS NOT NULL THEN
+        INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged, created_at)
+        SELECT queue_name, is_partitioned, is_unlogged, created_at FROM pgmq.meta_adopted;
+        DROP TABLE pgmq.meta_adopted CASCADE;
+    END IF;
+END;
+$adopt$;
 
 -- pgmq grants pg_monitor read access to the schema's tables; keep that, and
 -- grant it before the other tables exist so both orders dump alike.

@@ -296,6 +296,19 @@ CREATE POLICY queue_ext_tenant ON pgmq.topic_bindings AS RESTRICTIVE USING (pgmq
 REVOKE ALL ON pgmq.topic_bindings FROM PUBLIC, pg_monitor;
 GRANT SELECT ON pgmq.topic_bindings TO PUBLIC;
 
+-- The bindings of pgmq's catalog, when CREATE EXTENSION adopted one (queue_ext--0.1.0.sql).
+DO $adopt$
+BEGIN
+    IF pg_catalog.to_regclass('pgmq.topic_bindings_adopted') IS NOT NULL THEN
+        INSERT INTO pgmq.topic_bindings (pattern, queue_name, bound_at)
+        SELECT b.pattern, b.queue_name, b.bound_at FROM pgmq.topic_bindings_adopted b
+        WHERE EXISTS (SELECT FROM pgmq.meta m WHERE m.queue_name = b.queue_name)
+        ON CONFLICT DO NOTHING;
+        DROP TABLE pgmq.topic_bindings_adopted;
+    END IF;
+END;
+$adopt$;
+
 CREATE FUNCTION pgmq.bind_topic(pattern text, queue_name text) RETURNS void
     AS 'MODULE_PATHNAME', 'queue_ext_bind_topic' LANGUAGE C;
 COMMENT ON FUNCTION pgmq.bind_topic(text, text) IS
