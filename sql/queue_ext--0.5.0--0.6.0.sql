@@ -58,57 +58,6 @@ COMMENT ON FUNCTION pgmq._recount_gauges(text) IS
   'Maintenance: counts the rows of a queue and its archive whose gauges are unknown (after a restart), under a SHARE lock held for the count only; how many it set.';
 REVOKE ALL ON FUNCTION pgmq._census_queue(text), pgmq._recount_gauges(text) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION pgmq._maintain_queue(queue_name text, batch_size integer)
-RETURNS TABLE (step text, affected bigint)
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_options pgmq.queue_options;
-    v_step    text;
-    v_sql     text;
-    v_keep    interval;
-BEGIN
-    SELECT * INTO v_options FROM pgmq.queue_options o WHERE o.queue_name = _maintain_queue.queue_name;
-    FOREACH v_step IN ARRAY ARRAY['dead_letter', 'message_retention', 'archive_retention', 'gauges', 'census'] LOOP
-        v_keep := CASE v_step WHEN 'message_retention' THEN v_options.message_retention
-                              WHEN 'archive_retention' THEN v_options.archive_retention END;
-        CONTINUE WHEN v_step IN ('message_retention', 'archive_retention') AND v_keep IS NULL;
-        step := v_step;
-        BEGIN
-            IF v_step = 'dead_letter' THEN
-                -- Exhausted messages: delivered as often as allowed and never acked.
-                affected := pgmq._dead_letter_exhausted(queue_name, batch_size);
-            ELSIF v_step = 'gauges' THEN
-                affected := pgmq._recount_gauges(queue_name);
-            ELSIF v_step = 'census' THEN
-                -- After the retention steps: it counts what they left.
-                affected := pgmq._census_queue(queue_name);
-            ELSE
-                v_sql := CASE v_step
-                    WHEN 'message_retention' THEN
-                        'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
-                        ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
-                        ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))'
-                    ELSE
-                        'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
-                        ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
-                        ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))' END;
-                EXECUTE format(v_sql, pgmq.format_table_name(queue_name,
-                                                             CASE v_step WHEN 'message_retention' THEN 'q' ELSE 'a' END))
-                USING v_keep, batch_size;
-                GET DIAGNOSTICS affected = ROW_COUNT;
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'maintenance step % of queue "%" failed: % (%)', v_step, queue_name, SQLERRM, SQLSTATE;
-            step := v_step || ' failed: ' || SQLSTATE;
-            affected := 0;
-        END;
-        RETURN NEXT;
-    END LOOP;
-END;
-$$;
-COMMENT ON FUNCTION pgmq._maintain_queue(text, integer) IS
-  'Maintenance of one queue: dead letters, message retention, archive retention (up to batch_size rows each), then the recount of unknown gauges and the census of a large queue''s states.';
 
 ------------------------------------------------------------------------------
 -- Latency: enqueue -> first read, read -> ack (src/latency.c)
@@ -397,3 +346,283 @@ CREATE FUNCTION pgmq.list_topic_bindings(queue_name text)
     RETURNS TABLE (pattern text, queue_name text, bound_at timestamp with time zone, compiled_regex text)
     AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C STABLE;
 COMMENT ON FUNCTION pgmq.list_topic_bindings(text) IS 'The bindings of one queue, newest first.';
+
+------------------------------------------------------------------------------
+-- Partitioned queues through pg_partman (src/catalog.c, src/partitions.c)
+------------------------------------------------------------------------------
+
+-- pg_partman's schema, or an error that says how to get it.
+CREATE FUNCTION pgmq._partman_schema() RETURNS name
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_schema name;
+BEGIN
+    SELECT n.nspname INTO v_schema
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_partman';
+    IF v_schema IS NULL THEN
+        RAISE EXCEPTION 'partitioned queues need pg_partman, which is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'CREATE SCHEMA partman; CREATE EXTENSION pg_partman SCHEMA partman; (Debian: the package postgresql-15-partman).';
+    END IF;
+    RETURN v_schema;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._partman_schema() IS 'The schema of pg_partman; raises 0A000 when it is not installed.';
+
+-- The column a partition interval partitions by: a number of messages
+-- partitions by msg_id, a time interval by enqueued_at (archived_at in the archive).
+CREATE FUNCTION pgmq._partition_column(partition_interval text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF partition_interval IS NULL THEN
+        RAISE EXCEPTION 'partition_interval must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF partition_interval ~ '^\s*[0-9]+\s*$' THEN
+        IF partition_interval::numeric < 1 OR partition_interval::numeric > 9223372036854775807 THEN
+            RAISE EXCEPTION 'partition_interval must be at least 1 message, got %', partition_interval
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        RETURN 'msg_id';
+    END IF;
+    BEGIN
+        IF partition_interval::interval <= interval '0' THEN
+            RAISE EXCEPTION 'partition_interval must be positive, got %', partition_interval
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR interval_field_overflow THEN
+        RAISE EXCEPTION 'partition_interval must be a number of messages or a time interval, got %', partition_interval
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example ''10000'' (messages per partition) or ''1 day''.';
+    END;
+    RETURN 'enqueued_at';
+END;
+$$;
+COMMENT ON FUNCTION pgmq._partition_column(text) IS
+  'msg_id for a number of messages per partition, enqueued_at for a time interval; raises 22023 for anything else.';
+
+-- The tables of a partitioned queue: both parents, pg_partman's setup with
+-- retention, the indexes reads and acks use. Does nothing when the queue
+-- table exists.
+CREATE FUNCTION pgmq._make_partitioned_tables(queue_name text, partition_interval text,
+                                              retention_interval text, premake integer)
+RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_partman   name := pgmq._partman_schema();
+    v_column    text := pgmq._partition_column(partition_interval);
+    v_q         text := pgmq.format_table_name(queue_name, 'q');
+    v_a         text := pgmq.format_table_name(queue_name, 'a');
+    v_a_column  text;
+    v_type      text;
+    v_table     record;
+BEGIN
+    IF premake IS NULL OR premake < 1 THEN
+        RAISE EXCEPTION 'premake must be at least 1, got %', premake USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF retention_interval IS NOT NULL AND pgmq._partition_column(retention_interval) <> v_column THEN
+        RAISE EXCEPTION 'retention_interval must be of the same kind as partition_interval (%), got %',
+            CASE v_column WHEN 'msg_id' THEN 'a number of messages' ELSE 'a time interval' END, retention_interval
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.to_regclass(format('pgmq.%I', v_q)) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    v_a_column := CASE v_column WHEN 'enqueued_at' THEN 'archived_at' ELSE v_column END;
+    -- pg_partman 5 names native range partitioning 'range', 4 'native'.
+    v_type := CASE WHEN (SELECT split_part(extversion, '.', 1)::int FROM pg_extension WHERE extname = 'pg_partman') >= 5
+                   THEN 'range' ELSE 'native' END;
+
+    EXECUTE format('CREATE TABLE pgmq.%I ('
+                   ' msg_id bigint GENERATED BY DEFAULT AS IDENTITY,'
+                   ' read_ct integer DEFAULT 0 NOT NULL,'
+                   ' enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,'
+                   ' last_read_at timestamp with time zone,'
+                   ' vt timestamp with time zone NOT NULL,'
+                   ' message jsonb,'
+                   ' headers jsonb) PARTITION BY RANGE (%I)', v_q, v_column);
+    EXECUTE format('CREATE TABLE pgmq.%I ('
+                   ' msg_id bigint NOT NULL,'
+                   ' read_ct integer DEFAULT 0 NOT NULL,'
+                   ' enqueued_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,'
+                   ' last_read_at timestamp with time zone,'
+                   ' archived_at timestamp with time zone DEFAULT pg_catalog.now() NOT NULL,'
+                   ' vt timestamp with time zone NOT NULL,'
+                   ' message jsonb,'
+                   ' headers jsonb) PARTITION BY RANGE (%I)', v_a, v_a_column);
+    -- Reads walk msg_id; acks find by it: an index on it in every partition,
+    -- and on the partition column when that is another.
+    EXECUTE format('CREATE INDEX %I ON pgmq.%I (msg_id)', v_q || '_msg_id_idx', v_q);
+    EXECUTE format('CREATE INDEX %I ON pgmq.%I (msg_id)', v_a || '_msg_id_idx', v_a);
+    IF v_column <> 'msg_id' THEN
+        EXECUTE format('CREATE INDEX %I ON pgmq.%I (%I)', v_q || '_part_idx', v_q, v_column);
+    END IF;
+    EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || lower(queue_name), v_a);
+
+    FOR v_table IN SELECT * FROM (VALUES (v_q, v_column), (v_a, v_a_column)) AS t(name, control) LOOP
+        EXECUTE format('SELECT %I.create_parent(p_parent_table := $1, p_control := $2, p_type := $3,'
+                       ' p_interval := $4, p_premake := $5)', v_partman)
+            USING 'pgmq.' || v_table.name, v_table.control, v_type, partition_interval, premake;
+        EXECUTE format('UPDATE %I.part_config SET retention = $1, retention_keep_table = false,'
+                       ' retention_keep_index = false, automatic_maintenance = ''on'' WHERE parent_table = $2', v_partman)
+            USING retention_interval, 'pgmq.' || v_table.name;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._make_partitioned_tables(text, text, text, integer) IS
+  'create_partitioned''s tables: both parents, pg_partman''s setup and retention, the indexes on msg_id.';
+
+-- pg_partman's setup of a queue being dropped: its configuration and template tables.
+CREATE FUNCTION pgmq._partman_forget(queue_name text) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_partman name;
+    v_parent  text;
+    v_template text;
+BEGIN
+    SELECT n.nspname INTO v_partman
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_partman';
+    IF v_partman IS NULL THEN
+        RETURN;
+    END IF;
+    FOREACH v_parent IN ARRAY ARRAY['pgmq.' || pgmq.format_table_name(queue_name, 'q'),
+                                    'pgmq.' || pgmq.format_table_name(queue_name, 'a')] LOOP
+        EXECUTE format('DELETE FROM %I.part_config WHERE parent_table = $1 RETURNING template_table', v_partman)
+            INTO v_template USING v_parent;
+        IF v_template IS NOT NULL THEN
+            EXECUTE format('DROP TABLE IF EXISTS %s', v_template);
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._partman_forget(text) IS
+  'Removes a partitioned queue''s pg_partman configuration and template tables, before drop_queue drops its tables.';
+
+CREATE FUNCTION pgmq._maintain_partitions(queue_name text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'queue_ext_maintain_partitions' LANGUAGE C STRICT;
+COMMENT ON FUNCTION pgmq._maintain_partitions(text) IS
+  'Maintenance: pg_partman''s run_maintenance for a partitioned queue and its archive (premade partitions, retention), then row-level security on new partitions; how many partitions it made or dropped.';
+
+REVOKE ALL ON FUNCTION pgmq._partman_schema(), pgmq._partition_column(text),
+    pgmq._make_partitioned_tables(text, text, text, integer), pgmq._partman_forget(text),
+    pgmq._maintain_partitions(text) FROM PUBLIC;
+
+CREATE FUNCTION pgmq.create_partitioned(queue_name text, partition_interval text DEFAULT '10000',
+                                        retention_interval text DEFAULT '100000', premake integer DEFAULT 4)
+    RETURNS void AS 'MODULE_PATHNAME', 'queue_ext_create_partitioned' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.create_partitioned(text, text, text, integer) IS
+  'Makes a queue whose table and archive pg_partman partitions: by msg_id for a number of messages per partition, by time (enqueued_at, archived_at) for an interval; maintenance drops partitions past retention_interval (NULL: keeps them). Needs pg_partman.';
+
+-- pgmq's way to partition an existing archive: the old one is kept as a_<name>_old.
+CREATE FUNCTION pgmq._convert_archive_partitioned(table_name text, partition_interval text DEFAULT '10000',
+                                                  retention_interval text DEFAULT '100000',
+                                                  leading_partition integer DEFAULT 10)
+RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_partman name := pgmq._partman_schema();
+    v_name    text := pgmq.registered_queue_name(table_name);
+    v_a       text := pgmq.format_table_name(v_name, 'a');
+    v_column  text := pgmq._partition_column(partition_interval);
+    v_type    text;
+BEGIN
+    IF leading_partition IS NULL OR leading_partition < 1 THEN
+        RAISE EXCEPTION 'leading_partition must be at least 1, got %', leading_partition
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = format('pgmq.%I', v_a)::regclass) = 'p' THEN
+        RAISE NOTICE 'archive of queue "%" is partitioned already', v_name;
+        RETURN;
+    END IF;
+    IF v_column = 'enqueued_at' THEN
+        v_column := 'archived_at';
+    END IF;
+    v_type := CASE WHEN (SELECT split_part(extversion, '.', 1)::int FROM pg_extension WHERE extname = 'pg_partman') >= 5
+                   THEN 'range' ELSE 'native' END;
+    EXECUTE format('ALTER TABLE pgmq.%I RENAME TO %I', v_a, v_a || '_old');
+    EXECUTE format('ALTER INDEX pgmq.%I RENAME TO %I', 'archived_at_idx_' || lower(v_name), 'archived_at_idx_' || lower(v_name) || '_old');
+    EXECUTE format('CREATE TABLE pgmq.%I (LIKE pgmq.%I INCLUDING DEFAULTS INCLUDING STORAGE INCLUDING COMMENTS)'
+                   ' PARTITION BY RANGE (%I)', v_a, v_a || '_old', v_column);
+    EXECUTE format('CREATE INDEX %I ON pgmq.%I (msg_id)', v_a || '_msg_id_idx', v_a);
+    EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || lower(v_name), v_a);
+    EXECUTE format('SELECT %I.create_parent(p_parent_table := $1, p_control := $2, p_type := $3,'
+                   ' p_interval := $4, p_premake := $5)', v_partman)
+        USING 'pgmq.' || v_a, v_column, v_type, partition_interval, leading_partition;
+    EXECUTE format('UPDATE %I.part_config SET retention = $1, retention_keep_table = false,'
+                   ' retention_keep_index = false, infinite_time_partitions = true WHERE parent_table = $2', v_partman)
+        USING retention_interval, 'pgmq.' || v_a;
+    PERFORM pgmq._protect_queue_tables(v_name);
+    RAISE NOTICE 'the rows of the old archive are in pgmq.%; move them with INSERT INTO pgmq.% SELECT * FROM pgmq.%',
+        v_a || '_old', v_a, v_a || '_old';
+END;
+$$;
+COMMENT ON FUNCTION pgmq._convert_archive_partitioned(text, text, text, integer) IS
+  'convert_archive_partitioned, run as the owner.';
+REVOKE ALL ON FUNCTION pgmq._convert_archive_partitioned(text, text, text, integer) FROM PUBLIC;
+CREATE FUNCTION pgmq.convert_archive_partitioned(table_name text, partition_interval text DEFAULT '10000',
+                                                 retention_interval text DEFAULT '100000',
+                                                 leading_partition integer DEFAULT 10)
+    RETURNS void AS 'MODULE_PATHNAME', 'queue_ext_as_owner' LANGUAGE C;
+COMMENT ON FUNCTION pgmq.convert_archive_partitioned(text, text, text, integer) IS
+  'Replaces a queue''s archive with one pg_partman partitions (as pgmq does, the old one stays as a_<name>_old). Needs manage on the queue and pg_partman.';
+
+CREATE OR REPLACE FUNCTION pgmq._maintain_queue(queue_name text, batch_size integer)
+RETURNS TABLE (step text, affected bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_options pgmq.queue_options;
+    v_step    text;
+    v_sql     text;
+    v_keep    interval;
+    v_partitioned boolean := (SELECT m.is_partitioned FROM pgmq.meta m WHERE m.queue_name = _maintain_queue.queue_name);
+BEGIN
+    SELECT * INTO v_options FROM pgmq.queue_options o WHERE o.queue_name = _maintain_queue.queue_name;
+    FOREACH v_step IN ARRAY ARRAY['dead_letter', 'message_retention', 'archive_retention', 'partitions', 'gauges', 'census'] LOOP
+        v_keep := CASE v_step WHEN 'message_retention' THEN v_options.message_retention
+                              WHEN 'archive_retention' THEN v_options.archive_retention END;
+        CONTINUE WHEN v_step IN ('message_retention', 'archive_retention') AND v_keep IS NULL;
+        CONTINUE WHEN v_step = 'partitions' AND NOT coalesce(v_partitioned, false);
+        step := v_step;
+        BEGIN
+            IF v_step = 'dead_letter' THEN
+                -- Exhausted messages: delivered as often as allowed and never acked.
+                affected := pgmq._dead_letter_exhausted(queue_name, batch_size);
+            ELSIF v_step = 'partitions' THEN
+                -- pg_partman: partitions made ahead, those past retention dropped.
+                affected := pgmq._maintain_partitions(queue_name);
+            ELSIF v_step = 'gauges' THEN
+                affected := pgmq._recount_gauges(queue_name);
+            ELSIF v_step = 'census' THEN
+                -- After the retention steps: it counts what they left.
+                affected := pgmq._census_queue(queue_name);
+            ELSE
+                v_sql := CASE v_step
+                    WHEN 'message_retention' THEN
+                        'DELETE FROM pgmq.%1$I q WHERE q.msg_id = ANY (ARRAY('
+                        ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.enqueued_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+                        ' ORDER BY e.msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))'
+                    ELSE
+                        'DELETE FROM pgmq.%1$I a WHERE a.msg_id = ANY (ARRAY('
+                        ' SELECT e.msg_id FROM pgmq.%1$I e WHERE e.archived_at < pg_catalog.now() OPERATOR(pg_catalog.-) $1'
+                        ' ORDER BY e.archived_at LIMIT $2 FOR UPDATE SKIP LOCKED))' END;
+                EXECUTE format(v_sql, pgmq.format_table_name(queue_name,
+                                                             CASE v_step WHEN 'message_retention' THEN 'q' ELSE 'a' END))
+                USING v_keep, batch_size;
+                GET DIAGNOSTICS affected = ROW_COUNT;
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'maintenance step % of queue "%" failed: % (%)', v_step, queue_name, SQLERRM, SQLSTATE;
+            step := v_step || ' failed: ' || SQLSTATE;
+            affected := 0;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION pgmq._maintain_queue(text, integer) IS
+  'Maintenance of one queue: dead letters, message retention, archive retention (up to batch_size rows each), pg_partman''s maintenance of a partitioned queue, then the recount of unknown gauges and the census of a large queue''s states.';

@@ -34,6 +34,7 @@
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
@@ -213,6 +214,21 @@ reject_unavailable_name(const char *name, int64 tenant_id)
 			 errhint("Choose another name.")));
 }
 
+/* Whether a table has reloptions set (queue_ext's queue tables always do). */
+static bool
+has_storage_settings(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		isnull = true;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		(void) SysCacheGetAttr(RELOID, tuple, Anum_pg_class_reloptions, &isnull);
+		ReleaseSysCache(tuple);
+	}
+	return !isnull;
+}
+
 /* The OID of pgmq.<name>(argtype), or InvalidOid. */
 static Oid
 get_func_oid_if_exists(const char *name, Oid argtype)
@@ -227,6 +243,44 @@ get_func_oid_if_exists(const char *name, Oid argtype)
 }
 
 /*
+ * A queue's tables, schema-qualified and quoted: the queue table and the
+ * archive, and, for a partitioned queue, every partition of them, which a
+ * direct query could name instead of the parent. Partitions of the queue
+ * table that lack queue_ext's storage settings (pg_partman made them) get
+ * them on the way. SPI is connected.
+ */
+static List *
+queue_tables_with_partitions(const QueueNames *names)
+{
+	const char *parents[2] = {names->queue_table, names->archive_table};
+	Oid			nsp = get_namespace_oid(QUEUE_SCHEMA, false);
+	List	   *tables = NIL;
+
+	for (int i = 0; i < 2; i++)
+	{
+		Oid			relid = get_relname_relid(parents[i], nsp);
+		ListCell   *lc;
+
+		tables = lappend(tables, qualified_identifier(parents[i]));
+		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+			continue;
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		{
+			Oid			part = lfirst_oid(lc);
+			char	   *table;
+
+			if (part == relid)
+				continue;
+			table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)), get_rel_name(part));
+			tables = lappend(tables, table);
+			if (i == 0 && get_rel_relkind(part) == RELKIND_RELATION && !has_storage_settings(part))
+				catalog_exec(psprintf("ALTER TABLE %s SET (" QUEUE_TABLE_OPTIONS ")", table), NULL, SPI_OK_UTILITY);
+		}
+	}
+	return tables;
+}
+
+/*
  * Row-level security on a queue's tables, for direct SQL (queue_ext's own
  * code runs as the owner and checks in tenancy.c): the restrictive policy
  * shows rows only to callers pgmq.queue_readable() lets read the queue
@@ -238,7 +292,8 @@ get_func_oid_if_exists(const char *name, Oid argtype)
 static void
 protect_queue_tables(const char *name, const QueueNames *names, bool tenant_queue)
 {
-	const char *tables[2] = {names->queue_table, names->archive_table};
+	List	   *tables = queue_tables_with_partitions(names);
+	ListCell   *lc;
 	const char *policies[2][2] = {
 		{"queue_ext_rows", "AS PERMISSIVE USING (true)"},
 		{"queue_ext_tenant", psprintf("AS RESTRICTIVE USING (pgmq.queue_readable(%s)) WITH CHECK (pgmq.queue_readable(%s))",
@@ -248,9 +303,9 @@ protect_queue_tables(const char *name, const QueueNames *names, bool tenant_queu
 	/* Before ALTER EXTENSION UPDATE to 0.4.0 there is no queue_readable; the update protects the queue. */
 	if (!OidIsValid(get_func_oid_if_exists("queue_readable", TEXTOID)))
 		return;
-	for (int i = 0; i < 2; i++)
+	foreach(lc, tables)
 	{
-		const char *table = qualified_identifier(tables[i]);
+		const char *table = lfirst(lc);
 
 		catalog_exec(psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", table), NULL, SPI_OK_UTILITY);
 		/* One at a time: DROP EXTENSION ... CASCADE drops only the policy that calls queue_readable. */
@@ -300,8 +355,16 @@ reject_foreign_tables(const QueueNames *names)
 	}
 }
 
+/* What create_partitioned asks for: pg_partman's interval, retention and premake. */
+typedef struct PartmanSetup
+{
+	const char *interval;
+	const char *retention;		/* NULL: no retention */
+	int32		premake;
+} PartmanSetup;
+
 static void
-create_queue(const char *name, bool unlogged)
+create_queue(const char *name, bool unlogged, const PartmanSetup *partitioned)
 {
 	QueueNames	names;
 	const char *queue_table;
@@ -334,6 +397,13 @@ create_queue(const char *name, bool unlogged)
 	reject_other_spelling(name);
 	reject_foreign_tables(&names);
 
+	if (partitioned != NULL)
+		catalog_exec(psprintf("SELECT pgmq._make_partitioned_tables($1, %s, %s, %d)",
+							  quote_literal_cstr(partitioned->interval),
+							  partitioned->retention ? quote_literal_cstr(partitioned->retention) : "NULL",
+							  partitioned->premake),
+					 name, SPI_OK_SELECT);
+	else
 	catalog_exec(psprintf("CREATE %s TABLE IF NOT EXISTS %s ("
 						  " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
 						  " read_ct integer DEFAULT 0 NOT NULL,"
@@ -345,6 +415,7 @@ create_queue(const char *name, bool unlogged)
 						  ") WITH (" QUEUE_TABLE_OPTIONS ")",
 						  unlogged ? "UNLOGGED" : "", queue_table), NULL,
 				 SPI_OK_UTILITY);
+	if (partitioned == NULL)
 	catalog_exec(psprintf("CREATE TABLE IF NOT EXISTS %s ("
 						  " msg_id bigint PRIMARY KEY,"
 						  " read_ct integer DEFAULT 0 NOT NULL,"
@@ -356,12 +427,13 @@ create_queue(const char *name, bool unlogged)
 						  " headers pg_catalog.jsonb"
 						  ")", archive_table), NULL,
 				 SPI_OK_UTILITY);
-	catalog_exec(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (archived_at)",
-						  quote_identifier(names.archive_index), archive_table), NULL,
-				 SPI_OK_UTILITY);
+	if (partitioned == NULL)
+		catalog_exec(psprintf("CREATE INDEX IF NOT EXISTS %s ON %s (archived_at)",
+							  quote_identifier(names.archive_index), archive_table), NULL,
+					 SPI_OK_UTILITY);
 	catalog_exec(psprintf("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged) "
-						  "VALUES ($1, false, %s) ON CONFLICT DO NOTHING",
-						  unlogged ? "true" : "false"),
+						  "VALUES ($1, %s, %s) ON CONFLICT DO NOTHING",
+						  partitioned ? "true" : "false", unlogged ? "true" : "false"),
 				 name, SPI_OK_INSERT);
 	made = SPI_processed > 0;
 	if (made)
@@ -385,14 +457,32 @@ PG_FUNCTION_INFO_V1(queue_ext_detach_archive);
 /* create(queue_name), create_non_partitioned(queue_name) */
 QUEUE_EXT_ENTRY(queue_ext_create)
 {
-	create_queue(queue_name_arg(fcinfo, 0), false);
+	create_queue(queue_name_arg(fcinfo, 0), false, NULL);
 	PG_RETURN_VOID();
 }
 
 /* create_unlogged(queue_name): the queue table is unlogged, the archive is not */
 QUEUE_EXT_ENTRY(queue_ext_create_unlogged)
 {
-	create_queue(queue_name_arg(fcinfo, 0), true);
+	create_queue(queue_name_arg(fcinfo, 0), true, NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * create_partitioned(queue_name, partition_interval, retention_interval,
+ * premake): queue and archive partitioned by pg_partman, by msg_id for a
+ * number of messages per partition, by time for an interval; partitions past
+ * retention_interval (NULL: none) are dropped by maintenance.
+ */
+QUEUE_EXT_ENTRY(queue_ext_create_partitioned)
+{
+	PartmanSetup spec;
+
+	reject_null_arg(fcinfo, 1, "partition_interval");
+	spec.interval = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	spec.retention = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	spec.premake = int32_arg_not_null(fcinfo, 3, "premake");
+	create_queue(queue_name_arg(fcinfo, 0), false, &spec);
 	PG_RETURN_VOID();
 }
 
@@ -442,6 +532,9 @@ QUEUE_EXT_ENTRY(queue_ext_drop_queue)
 	reject_drop_of_dead_letter_queue(name);
 	registered = queue_registered_name(name);
 
+	/* pg_partman's setup of a partitioned queue or archive goes first: its maintenance would look for the tables. */
+	if (OidIsValid(get_func_oid_if_exists("_partman_forget", TEXTOID)))
+		catalog_exec("SELECT pgmq._partman_forget($1)", registered, SPI_OK_SELECT);
 	catalog_exec(psprintf("DROP TABLE IF EXISTS %s",
 						  qualified_identifier(names.queue_table)), NULL,
 				 SPI_OK_UTILITY);
@@ -567,6 +660,7 @@ check_queue_table_safe(Oid relid)
 	SysScanDesc scan;
 	HeapTuple	trigger;
 	char	   *problem = NULL;
+	bool		partitioned;
 
 	if (!OidIsValid(relid) ||
 		!OidIsValid(get_relname_relid("tenants", get_namespace_oid(QUEUE_SCHEMA, false))))
@@ -575,13 +669,14 @@ check_queue_table_safe(Oid relid)
 	if (!HeapTupleIsValid(tuple))
 		return;
 	form = (Form_pg_class) GETSTRUCT(tuple);
+	partitioned = form->relkind == RELKIND_PARTITIONED_TABLE;
 	if (form->relowner != extension_owner())
 		problem = "it does not belong to the extension owner";
-	else if (form->relkind != RELKIND_RELATION)
+	else if (form->relkind != RELKIND_RELATION && !partitioned)
 		problem = "it is not a plain table";
 	else if (form->relhasrules)
 		problem = "it has rules";
-	else if (form->relhassubclass)
+	else if (form->relhassubclass && !partitioned)
 		problem = "it has child tables";
 	else if (form->relforcerowsecurity)
 		problem = "it forces row-level security";
@@ -603,6 +698,14 @@ check_queue_table_safe(Oid relid)
 	systable_endscan(scan);
 	table_close(triggers, AccessShareLock);
 
+	/* A partitioned queue's partitions hold its rows: each must pass too. */
+	if (problem == NULL && partitioned)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_inheritance_children(relid, NoLock))
+			check_queue_table_safe(lfirst_oid(lc));
+	}
 	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

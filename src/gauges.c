@@ -26,6 +26,7 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -168,15 +169,32 @@ note_relation(Relation rel)
 }
 
 static void
-note_range_var(RangeVar *rv)
+note_relid(Oid relid)
 {
-	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 	Relation	rel;
 
 	if (!OidIsValid(relid) || (rel = RelationIdGetRelation(relid)) == NULL)
 		return;
 	note_relation(rel);
 	RelationClose(rel);
+}
+
+/* A table named in a statement; for a partitioned one, its partitions, which hold the rows. */
+static void
+note_range_var(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return;
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+	{
+		note_relid(relid);
+		return;
+	}
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		note_relid(lfirst_oid(lc));
 }
 
 static void
@@ -381,6 +399,25 @@ gauge_rows(Oid relid, int64 *rows)
 
 	if (!shared_state_ready() || !OidIsValid(relid))
 		return false;
+	/* A partitioned table: the sum of its partitions, when each is known. */
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+		int64		sum = 0;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		{
+			int64		part_rows;
+
+			if (lfirst_oid(lc) == relid || get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+				continue;
+			if (!gauge_rows(lfirst_oid(lc), &part_rows))
+				return false;
+			sum += part_rows;
+		}
+		*rows = sum;
+		return true;
+	}
 	own = own_uncommitted_rows(relid, &emptied);
 	if (emptied)
 		return false;			/* counted from the truncation on: the view counts rows */

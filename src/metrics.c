@@ -7,13 +7,17 @@
  * (pgmq uses now(), the transaction's start, here, where reads use
  * clock_timestamp()); total_messages is the msg_id sequence's position, so it
  * counts rolled-back sends and survives purge_queue, as pgmq defines it.
- * default_partition_length is NULL for queues that are not partitioned.
+ * default_partition_length counts the rows of a partitioned queue's default
+ * partition (pg_partman's, for rows no other partition covers), and is NULL
+ * for queues that are not partitioned.
  */
 #include "queue_ext.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 /* Column order of pgmq.metrics_result. */
 enum
@@ -56,6 +60,21 @@ metrics_row(QueueEntry *queue, TupleDesc result_desc)
 	nulls[M_QUEUE_NAME] = false;
 	values[M_DEFAULT_PARTITION_LENGTH] = (Datum) 0;
 	nulls[M_DEFAULT_PARTITION_LENGTH] = true;
+	if (get_rel_relkind(queue->queue_relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		/* pg_partman's default partition takes rows no other partition covers. */
+		char	   *default_partition = psprintf("%s_default", queue->names.queue_table);
+
+		if (OidIsValid(get_relname_relid(default_partition, get_namespace_oid(QUEUE_SCHEMA, false))) &&
+			SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s", qualified_identifier(default_partition)),
+						true, 1) == SPI_OK_SELECT)
+		{
+			bool		isnull;
+
+			values[M_DEFAULT_PARTITION_LENGTH] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			nulls[M_DEFAULT_PARTITION_LENGTH] = false;
+		}
+	}
 
 	return heap_form_tuple(result_desc, values, nulls);
 }

@@ -17,9 +17,11 @@
  */
 #include "queue_ext.h"
 
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 /* Larger queues take their state split from the census. */
@@ -237,13 +239,23 @@ QUEUE_EXT_ENTRY(queue_ext_recount_gauges)
 	QueueEntry *queue = queue_lookup_arg(fcinfo, 0, NEED_NOTHING);
 	int64		recounted = 0;
 
+	Oid			tables[2] = {queue->queue_relid, queue->archive_relid};
+
 	if (!shared_state_ready())
 		PG_RETURN_INT64(0);
 	spi_connect_or_error();
-	if (!gauge_known(queue->queue_relid) && gauge_recount(queue->names.queue_table))
-		recounted++;
-	if (!gauge_known(queue->archive_relid) && gauge_recount(queue->names.archive_table))
-		recounted++;
+	for (int i = 0; i < 2; i++)
+	{
+		/* A partitioned table's gauge is its partitions'. */
+		List	   *parts = get_rel_relkind(tables[i]) == RELKIND_PARTITIONED_TABLE
+			? find_all_inheritors(tables[i], NoLock, NULL) : list_make1_oid(tables[i]);
+		ListCell   *lc;
+
+		foreach(lc, parts)
+			if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION && !gauge_known(lfirst_oid(lc)) &&
+				gauge_recount(get_rel_name(lfirst_oid(lc))))
+				recounted++;
+	}
 	SPI_finish();
 	PG_RETURN_INT64(recounted);
 }

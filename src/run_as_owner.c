@@ -165,6 +165,7 @@ static const OwnerCallRule owner_call_rules[] = {
 	{"expire_idempotency_keys", NEED_OPERATOR, NULL, 0, false},
 	{"list_api_keys", NEED_NOTHING, NULL, 0, false},
 	{"list_topic_bindings", NEED_NOTHING, NULL, 0, false},
+	{"convert_archive_partitioned", NEED_MANAGE, "archive partitioned", 0, false},
 	{"grant_queue", NEED_MANAGE, "permission granted", 0, false},
 	{"revoke_queue", NEED_MANAGE, "permission revoked", 0, false},
 	{"create_tenant", NEED_OPERATOR, "tenant created", 0, false},
