@@ -217,6 +217,23 @@ MD
 pair_rows "$out/topics.tsv"
 fi
 
+if [ -s "$out/partitioned.tsv" ]; then
+cat <<MD
+
+## A partitioned queue (synchronous_commit off)
+
+Each pgbench (4 clients, ${seconds} s) mixes read 1 + delete on a plain queue
+and on a queue pg_partman partitions by msg_id (100 000 messages a
+partition), both filled alike (${ordering_fill} messages). Median latency of each script
+over $(cut -f2 "$out/partitioned.tsv" | sort -u | wc -l) runs; the ratio is the throughput the partitioned queue
+implies relative to the plain one.
+
+| call | plain latency (ms) | partitioned latency (ms) | ratio | runs (plain / partitioned, ms) |
+|---|---:|---:|---:|---|
+MD
+pair_rows "$out/partitioned.tsv"
+fi
+
 if [ -s "$out/latency.tsv" ]; then
 cat <<MD
 

@@ -39,6 +39,9 @@
 # Then the topic runs (BENCH_PAIRED_REPS): send_topic under 100 bindings
 # beside a plain send, in one pgbench.
 #
+# Then the partitioned runs (BENCH_PAIRED_REPS): read 1 + delete on a queue
+# pg_partman partitions beside a plain one, in one pgbench.
+#
 # Then the wake-up run (bench/latency.sh, BENCH_LATENCY_SECONDS, default 60):
 # send -> receive latency with a waiting reader, queue_ext's read_with_poll
 # beside pgmq 1.13's 100 ms poll.
@@ -65,7 +68,7 @@ out="$top/bench/out"
 mkdir -p "$out"
 rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/jobs.tsv \
       "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv "$out"/latency.tsv \
-      "$out"/metrics.tsv "$out"/topics.tsv
+      "$out"/metrics.tsv "$out"/topics.tsv "$out"/partitioned.tsv
 
 bash test/install-deps.sh
 make -s && make -s install >/dev/null
@@ -277,6 +280,29 @@ for rep in $(seq 1 "$paired_reps"); do
   topic_tables
   paired_pgbench topics send "$rep" -D n=0 \
     -f bench/workloads/send_ext.sql@1 -f bench/workloads/send_topic100.sql@1
+done
+
+# Partitioned queues: read 1 + delete on a queue pg_partman partitions by
+# msg_id (100 000 a partition) beside the same on a plain queue, both filled
+# alike, in one pgbench.
+partition_tables() {
+  psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT pgmq.drop_queue(queue_name) FROM pgmq.meta WHERE queue_name LIKE 'bench%';
+CREATE SCHEMA IF NOT EXISTS partman;
+CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;
+SELECT pgmq.create('bench');
+SELECT pgmq.create_partitioned('bench_part', '100000', NULL, 4);
+INSERT INTO pgmq.q_bench (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+INSERT INTO pgmq.q_bench_part (vt, message) SELECT clock_timestamp(), '$payload' FROM generate_series(1, $ordering_fill);
+VACUUM ANALYZE pgmq.q_bench, pgmq.q_bench_part;
+CHECKPOINT;
+SQL
+}
+for rep in $(seq 1 "$paired_reps"); do
+  partition_tables
+  paired_pgbench partitioned read1_delete "$rep" -D n=0 \
+    -f bench/workloads/read1_delete_ext.sql@1 -f bench/workloads/read1_delete_part.sql@1
 done
 
 # A grouped read of 10 on 1 M messages in 10 k groups (sent round robin, with
