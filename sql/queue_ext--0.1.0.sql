@@ -17,18 +17,21 @@
 
 DO $adopt$
 DECLARE
+    v_path     text := pg_catalog.current_setting('search_path');
     v_queue    record;
     v_problem  text;
-    v_missing  text;
     v_expected constant text[] := ARRAY[
-        'q|msg_id|bigint|t|a', 'q|read_ct|integer|t|', 'q|enqueued_at|timestamp with time zone|t|',
-        'q|last_read_at|timestamp with time zone|f|', 'q|vt|timestamp with time zone|t|',
-        'q|message|jsonb|f|', 'q|headers|jsonb|f|',
-        'a|msg_id|bigint|t|', 'a|read_ct|integer|t|', 'a|enqueued_at|timestamp with time zone|t|',
-        'a|last_read_at|timestamp with time zone|f|', 'a|archived_at|timestamp with time zone|t|',
-        'a|vt|timestamp with time zone|t|', 'a|message|jsonb|f|', 'a|headers|jsonb|f|'];
+        'q|msg_id|bigint|t|a|', 'q|read_ct|integer|t||0', 'q|enqueued_at|timestamp with time zone|t||now()',
+        'q|last_read_at|timestamp with time zone|f||', 'q|vt|timestamp with time zone|t||',
+        'q|message|jsonb|f||', 'q|headers|jsonb|f||',
+        'a|msg_id|bigint|t||', 'a|read_ct|integer|t||0', 'a|enqueued_at|timestamp with time zone|t||now()',
+        'a|last_read_at|timestamp with time zone|f||', 'a|archived_at|timestamp with time zone|t||now()',
+        'a|vt|timestamp with time zone|t||', 'a|message|jsonb|f||', 'a|headers|jsonb|f||'];
 BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pgmq') THEN
+    -- This runs as a superuser over objects others may have made: nothing
+    -- resolves through schema pgmq until it is found to hold only tables.
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pgmq') THEN
         RAISE EXCEPTION 'extension "pgmq" is installed in this database'
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'queue_ext provides the pgmq API in schema pgmq itself; a database runs one of the two.',
@@ -36,12 +39,44 @@ BEGIN
                          'ALTER EXTENSION pgmq DROP TABLE pgmq.topic_bindings; DROP EXTENSION pgmq CASCADE; '
                          'then CREATE EXTENSION queue_ext adopts them (see queue_ext''s README, "Moving from pgmq").';
     END IF;
-    IF pg_catalog.to_regnamespace('pgmq') IS NULL THEN
+    IF to_regnamespace('pgmq') IS NULL THEN
+        PERFORM set_config('search_path', v_path, true);
         RETURN;
     END IF;
-    IF pg_catalog.to_regclass('pgmq.meta') IS NULL THEN
-        IF EXISTS (SELECT FROM pg_catalog.pg_class c
-                   WHERE c.relnamespace = 'pgmq'::regnamespace AND c.relkind IN ('r', 'p') AND c.relname LIKE 'q\_%') THEN
+
+    -- The schema: a superuser's, holding tables (with their sequences and indexes) and nothing else.
+    IF NOT (SELECT r.rolsuper FROM pg_namespace n JOIN pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+            WHERE n.nspname OPERATOR(pg_catalog.=) 'pgmq') THEN
+        RAISE EXCEPTION 'schema pgmq exists and does not belong to a superuser'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Its owner could put objects in it that queue_ext''s installation would run as a superuser.',
+                  HINT = 'ALTER SCHEMA pgmq OWNER TO a superuser, or drop or rename the schema.';
+    END IF;
+    SELECT string_agg(what, ', ') INTO v_problem FROM (
+        SELECT format('function %s', p.oid::regprocedure) AS what FROM pg_proc p
+        WHERE p.pronamespace OPERATOR(pg_catalog.=) 'pgmq'::regnamespace::oid
+        UNION ALL
+        SELECT format('operator %s', o.oid::regoperator) FROM pg_operator o
+        WHERE o.oprnamespace OPERATOR(pg_catalog.=) 'pgmq'::regnamespace::oid
+        UNION ALL
+        SELECT format('relation %s', c.oid::regclass) FROM pg_class c
+        WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgmq'::regnamespace::oid
+          AND c.relkind NOT IN ('r', 'p', 'S', 'i', 'I')
+        UNION ALL
+        SELECT format('type %s', t.oid::regtype) FROM pg_type t
+        WHERE t.typnamespace OPERATOR(pg_catalog.=) 'pgmq'::regnamespace::oid
+          AND t.typrelid OPERATOR(pg_catalog.=) 0 AND t.typelem OPERATOR(pg_catalog.=) 0
+        LIMIT 5) objects;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'schema pgmq holds objects other than tables: %', v_problem
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A database that ran pgmq keeps only its tables after DROP EXTENSION pgmq CASCADE; drop or move the rest.';
+    END IF;
+
+    IF to_regclass('pgmq.meta') IS NULL THEN
+        IF EXISTS (SELECT FROM pg_class c
+                   WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pgmq'::regnamespace::oid
+                     AND c.relkind IN ('r', 'p') AND starts_with(c.relname::text, 'q_')) THEN
             RAISE EXCEPTION 'schema pgmq holds queue tables but no pgmq.meta'
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       DETAIL = 'Without pgmq''s catalog the queues'' names, as given, are unknown.',
@@ -49,40 +84,100 @@ BEGIN
                              'per queue, or move the tables out of schema pgmq. Before DROP EXTENSION pgmq, '
                              'ALTER EXTENSION pgmq DROP TABLE pgmq.meta keeps it.';
         END IF;
+        PERFORM set_config('search_path', v_path, true);
         RETURN;
     END IF;
 
-    -- pgmq.meta as pgmq 1.x made it.
-    SELECT string_agg(format('%s %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
+    -- pgmq's catalog tables, as pgmq 1.x made them: plain tables, pgmq's columns.
+    SELECT string_agg(format('%s %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum)
     INTO v_problem
-    FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'pgmq.meta'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_problem IS DISTINCT FROM 'queue_name character varying, is_partitioned boolean, is_unlogged boolean, created_at timestamp with time zone' THEN
+    FROM pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) to_regclass('pgmq.meta')::oid
+                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) to_regclass('pgmq.meta')::oid) OPERATOR(pg_catalog.<>) 'r'
+       OR v_problem IS DISTINCT FROM 'queue_name character varying, is_partitioned boolean, is_unlogged boolean, created_at timestamp with time zone' THEN
         RAISE EXCEPTION 'pgmq.meta is not pgmq''s catalog table'
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('It has columns %s.', v_problem),
+                  DETAIL = format('It is a relation of kind %s with columns %s.',
+                                  (SELECT c.relkind FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) to_regclass('pgmq.meta')::oid), v_problem),
                   HINT = 'Rename or move the table, then create the extension again.';
     END IF;
+    IF to_regclass('pgmq.topic_bindings') IS NOT NULL THEN
+        IF (SELECT c.relkind FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) to_regclass('pgmq.topic_bindings')::oid) OPERATOR(pg_catalog.<>) 'r'
+           OR (SELECT count(*) FROM pg_attribute a
+               WHERE a.attrelid OPERATOR(pg_catalog.=) to_regclass('pgmq.topic_bindings')::oid AND NOT a.attisdropped
+                 AND a.attname IN ('pattern', 'queue_name') AND a.atttypid OPERATOR(pg_catalog.=) 'text'::regtype::oid)
+              OPERATOR(pg_catalog.<>) 2 THEN
+            RAISE EXCEPTION 'pgmq.topic_bindings is not pgmq''s table of topic bindings'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Rename or move the table, then create the extension again.';
+        END IF;
+        -- pgmq's rules for patterns (validate_topic_pattern), so every binding can be taken over.
+        EXECUTE $check$SELECT string_agg(DISTINCT b.pattern, ', ') FROM pgmq.topic_bindings b
+                 WHERE b.pattern IS NULL OR length(b.pattern) NOT BETWEEN 1 AND 255
+                    OR b.pattern !~ '^[a-zA-Z0-9._*#-]+$' OR b.pattern ~ '^\.|\.$|\.\.|\*\*|##|\*#|#\*'$check$
+            INTO v_problem;
+        IF v_problem IS NOT NULL THEN
+            RAISE EXCEPTION 'pgmq.topic_bindings holds patterns pgmq would refuse: %', v_problem
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Delete or fix those bindings, then create the extension again.';
+        END IF;
+    END IF;
+    IF to_regclass('pgmq.notify_insert_throttle') IS NOT NULL
+       AND (SELECT c.relkind FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) to_regclass('pgmq.notify_insert_throttle')::oid)
+           OPERATOR(pg_catalog.<>) 'r' THEN
+        RAISE EXCEPTION 'pgmq.notify_insert_throttle is not pgmq''s table'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Rename or move it, then create the extension again.';
+    END IF;
 
-    -- Every queue it lists: pgmq's tables, column for column.
+    -- Every queue it lists: pgmq's tables exactly, carrying nothing that
+    -- would run code (the tables go to the extension owner, who works on them).
     FOR v_queue IN EXECUTE 'SELECT queue_name::text AS name, is_partitioned FROM pgmq.meta ORDER BY queue_name' LOOP
         IF v_queue.is_partitioned THEN
             RAISE EXCEPTION 'queue "%" is partitioned, which queue_ext cannot adopt yet', v_queue.name
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'Move its messages to a queue that is not partitioned, or drop it, before creating the extension.';
         END IF;
-        SELECT string_agg(e, '; ') INTO v_missing
-        FROM unnest(v_expected) e
-        WHERE NOT EXISTS (
-            SELECT FROM pg_catalog.pg_attribute a
-            WHERE a.attrelid = pg_catalog.to_regclass(format('pgmq.%I', split_part(e, '|', 1) || '_' || lower(v_queue.name)))
-              AND a.attname = split_part(e, '|', 2) AND NOT a.attisdropped
-              AND pg_catalog.format_type(a.atttypid, a.atttypmod) = split_part(e, '|', 3)
-              AND a.attnotnull = (split_part(e, '|', 4) = 't') AND a.attidentity = split_part(e, '|', 5));
-        IF v_missing IS NOT NULL THEN
+        WITH tables AS (
+            SELECT k, to_regclass(format('pgmq.%I', k || '_' || lower(v_queue.name)))::oid AS relid
+            FROM unnest(ARRAY['q', 'a']) k),
+        actual AS (
+            SELECT t.k || '|' || a.attname || '|' || format_type(a.atttypid, a.atttypmod) || '|'
+                   || CASE WHEN a.attnotnull THEN 't' ELSE 'f' END || '|' || a.attidentity::text || '|'
+                   || coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS line
+            FROM tables t JOIN pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.relid
+            LEFT JOIN pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+            WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped),
+        problems AS (
+            SELECT format('%s_%s is missing', k, lower(v_queue.name)) AS what FROM tables WHERE relid IS NULL
+            UNION ALL
+            SELECT format('%s_%s is not a plain table, inherits, is a partition or has rules', t.k, lower(v_queue.name))
+            FROM tables t JOIN pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+            WHERE c.relkind OPERATOR(pg_catalog.<>) 'r' OR c.relispartition OR c.relhassubclass OR c.relhasrules
+               OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) t.relid)
+            UNION ALL
+            SELECT 'expected ' || e FROM unnest(v_expected) e
+            WHERE split_part(e, '|', 1) IN (SELECT k FROM tables WHERE relid IS NOT NULL) AND e NOT IN (SELECT line FROM actual)
+            UNION ALL
+            SELECT 'unexpected ' || line FROM actual WHERE line NOT IN (SELECT unnest(v_expected))
+            UNION ALL
+            SELECT format('%s has constraint %s', t.k, con.conname) FROM tables t
+            JOIN pg_constraint con ON con.conrelid OPERATOR(pg_catalog.=) t.relid WHERE con.contype NOT IN ('p', 'u')
+            UNION ALL
+            SELECT format('%s has index %s on an expression or with a predicate', t.k, i.indexrelid::regclass) FROM tables t
+            JOIN pg_index i ON i.indrelid OPERATOR(pg_catalog.=) t.relid WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+            UNION ALL
+            SELECT format('%s has trigger %s', t.k, tg.tgname) FROM tables t
+            JOIN pg_trigger tg ON tg.tgrelid OPERATOR(pg_catalog.=) t.relid WHERE NOT tg.tgisinternal
+            UNION ALL
+            SELECT format('%s has policy %s', t.k, po.polname) FROM tables t
+            JOIN pg_policy po ON po.polrelid OPERATOR(pg_catalog.=) t.relid)
+        SELECT string_agg(what, '; ') INTO v_problem FROM problems;
+        IF v_problem IS NOT NULL THEN
             RAISE EXCEPTION 'queue "%" does not have pgmq''s tables', v_queue.name
                 USING ERRCODE = 'object_not_in_prerequisite_state',
-                      DETAIL = format('Missing or different in pgmq.q_%1$s or pgmq.a_%1$s (table|column|type|not null|identity): %2$s.',
-                                      lower(v_queue.name), v_missing),
+                      DETAIL = format('In pgmq.q_%s or pgmq.a_%s (table|column|type|not null|identity|default): %s.',
+                                      lower(v_queue.name), lower(v_queue.name), v_problem),
                       HINT = 'Fix or drop the queue''s tables, or delete its row from pgmq.meta, then create the extension again.';
         END IF;
     END LOOP;
@@ -97,21 +192,22 @@ BEGIN
     END LOOP;
     -- Set aside under other names, their indexes too (index names are the schema's).
     ALTER TABLE pgmq.meta RENAME TO meta_adopted;
-    IF pg_catalog.to_regclass('pgmq.topic_bindings') IS NOT NULL THEN
+    IF to_regclass('pgmq.topic_bindings') IS NOT NULL THEN
         ALTER TABLE pgmq.topic_bindings RENAME TO topic_bindings_adopted;
     END IF;
     FOR v_queue IN
         SELECT i.indexrelid::regclass AS index, c.relname AS name
-        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid IN ('pgmq.meta_adopted'::regclass, pg_catalog.to_regclass('pgmq.topic_bindings_adopted'))
+        FROM pg_index i JOIN pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid
+        WHERE i.indrelid IN (to_regclass('pgmq.meta_adopted')::oid, to_regclass('pgmq.topic_bindings_adopted')::oid)
     LOOP
         EXECUTE format('ALTER INDEX %s RENAME TO %I', v_queue.index, v_queue.name || '_adopted');
     END LOOP;
-    IF pg_catalog.to_regclass('pgmq.notify_insert_throttle') IS NOT NULL THEN
+    IF to_regclass('pgmq.notify_insert_throttle') IS NOT NULL THEN
         RAISE NOTICE 'insert notifications are not carried over: call pgmq.enable_notify_insert() again for %',
-            (SELECT string_agg(queue_name::text, ', ') FROM pgmq.notify_insert_throttle);
+            (SELECT string_agg(t.queue_name::text, ', ') FROM pgmq.notify_insert_throttle t);
         DROP TABLE pgmq.notify_insert_throttle;
     END IF;
+    PERFORM set_config('search_path', v_path, true);
 END;
 $adopt$;
 

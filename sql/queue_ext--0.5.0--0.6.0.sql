@@ -249,10 +249,15 @@ GRANT SELECT ON pgmq.topic_bindings TO PUBLIC;
 DO $adopt$
 BEGIN
     IF pg_catalog.to_regclass('pgmq.topic_bindings_adopted') IS NOT NULL THEN
-        INSERT INTO pgmq.topic_bindings (pattern, queue_name, bound_at)
-        SELECT b.pattern, b.queue_name, b.bound_at FROM pgmq.topic_bindings_adopted b
-        WHERE EXISTS (SELECT FROM pgmq.meta m WHERE m.queue_name = b.queue_name)
-        ON CONFLICT DO NOTHING;
+        -- Older pgmq releases made the table without bound_at.
+        EXECUTE pg_catalog.format('INSERT INTO pgmq.topic_bindings (pattern, queue_name, bound_at)'
+                       ' SELECT b.pattern, b.queue_name, %s FROM pgmq.topic_bindings_adopted b'
+                       ' WHERE EXISTS (SELECT FROM pgmq.meta m WHERE m.queue_name OPERATOR(pg_catalog.=) b.queue_name)'
+                       ' ON CONFLICT DO NOTHING',
+                       CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                                         WHERE a.attrelid OPERATOR(pg_catalog.=) 'pgmq.topic_bindings_adopted'::pg_catalog.regclass::pg_catalog.oid
+                                           AND a.attname OPERATOR(pg_catalog.=) 'bound_at' AND NOT a.attisdropped)
+                            THEN 'b.bound_at' ELSE 'pg_catalog.now()' END);
         DROP TABLE pgmq.topic_bindings_adopted;
     END IF;
 END;
@@ -465,8 +470,10 @@ BEGIN
         EXECUTE format('SELECT %I.create_parent(p_parent_table := $1, p_control := $2, p_type := $3,'
                        ' p_interval := $4, p_premake := $5)', v_partman)
             USING 'pgmq.' || v_table.name, v_table.control, v_type, partition_interval, premake;
+        -- Maintenance off for pg_partman's own runs over every table: queue_ext's
+        -- partitions step makes partitions and protects them in one go.
         EXECUTE format('UPDATE %I.part_config SET retention = $1, retention_keep_table = false,'
-                       ' retention_keep_index = false, automatic_maintenance = ''on'' WHERE parent_table = $2', v_partman)
+                       ' retention_keep_index = false, automatic_maintenance = ''off'' WHERE parent_table = $2', v_partman)
             USING retention_interval, 'pgmq.' || v_table.name;
     END LOOP;
 END;
@@ -492,8 +499,11 @@ BEGIN
                                     'pgmq.' || pgmq.format_table_name(queue_name, 'a')] LOOP
         EXECUTE format('DELETE FROM %I.part_config WHERE parent_table = $1 RETURNING template_table', v_partman)
             INTO v_template USING v_parent;
-        IF v_template IS NOT NULL THEN
-            EXECUTE format('DROP TABLE IF EXISTS %s', v_template);
+        -- Only pg_partman's own template of this table, whatever part_config says.
+        IF to_regclass(v_template) IS NOT NULL
+           AND (SELECT c.relnamespace FROM pg_class c WHERE c.oid = to_regclass(v_template)) = v_partman::regnamespace
+           AND (SELECT c.relname FROM pg_class c WHERE c.oid = to_regclass(v_template)) = 'template_' || replace(v_parent, '.', '_') THEN
+            EXECUTE format('DROP TABLE %s', to_regclass(v_template));
         END IF;
     END LOOP;
 END;
@@ -529,6 +539,8 @@ DECLARE
     v_a       text := pgmq.format_table_name(v_name, 'a');
     v_column  text := pgmq._partition_column(partition_interval);
     v_type    text;
+    v_start   bigint;
+    v_oldest  bigint;
 BEGIN
     IF leading_partition IS NULL OR leading_partition < 1 THEN
         RAISE EXCEPTION 'leading_partition must be at least 1, got %', leading_partition
@@ -549,11 +561,20 @@ BEGIN
                    ' PARTITION BY RANGE (%I)', v_a, v_a || '_old', v_column);
     EXECUTE format('CREATE INDEX %I ON pgmq.%I (msg_id)', v_a || '_msg_id_idx', v_a);
     EXECUTE format('CREATE INDEX %I ON pgmq.%I (archived_at)', 'archived_at_idx_' || lower(v_name), v_a);
+    -- By msg_id, partitions start where the ids to archive are (the oldest
+    -- message still queued, else the sequence's position), not at 0.
+    IF v_column = 'msg_id' THEN
+        SELECT coalesce(s.last_value, 0) INTO v_start FROM pg_sequences s
+        WHERE s.schemaname = 'pgmq' AND s.sequencename = pgmq.format_table_name(v_name, 'q') || '_msg_id_seq';
+        EXECUTE format('SELECT min(msg_id) FROM pgmq.%I', pgmq.format_table_name(v_name, 'q')) INTO v_oldest;
+        v_start := least(coalesce(v_oldest, v_start), coalesce(v_start, 0));
+    END IF;
     EXECUTE format('SELECT %I.create_parent(p_parent_table := $1, p_control := $2, p_type := $3,'
-                   ' p_interval := $4, p_premake := $5)', v_partman)
-        USING 'pgmq.' || v_a, v_column, v_type, partition_interval, leading_partition;
+                   ' p_interval := $4, p_premake := $5, p_start_partition := $6)', v_partman)
+        USING 'pgmq.' || v_a, v_column, v_type, partition_interval, leading_partition, v_start::text;
     EXECUTE format('UPDATE %I.part_config SET retention = $1, retention_keep_table = false,'
-                   ' retention_keep_index = false, infinite_time_partitions = true WHERE parent_table = $2', v_partman)
+                   ' retention_keep_index = false, infinite_time_partitions = true,'
+                   ' automatic_maintenance = ''off'' WHERE parent_table = $2', v_partman)
         USING retention_interval, 'pgmq.' || v_a;
     PERFORM pgmq._protect_queue_tables(v_name);
     RAISE NOTICE 'the rows of the old archive are in pgmq.%; move them with INSERT INTO pgmq.% SELECT * FROM pgmq.%',

@@ -46,6 +46,8 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+static void check_table_safe(Oid relid, bool partition);
+
 #define QUEUE_TABLE_OPTIONS \
 	"fillfactor = 70, " \
 	"autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000, " \
@@ -341,11 +343,19 @@ reject_foreign_tables(const QueueNames *names)
 	{
 		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(get_relname_relid(tables[i], nsp)));
 		Oid			owner;
+		bool		is_partition;
 
 		if (!HeapTupleIsValid(tuple))
 			continue;
 		owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		is_partition = ((Form_pg_class) GETSTRUCT(tuple))->relispartition;
 		ReleaseSysCache(tuple);
+		/* pg_partman names partitions q_<name>_p0, ...: a queue named <name>_p0 may not take one over. */
+		if (is_partition)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_TABLE),
+					 errmsg("table \"%s\" exists as a partition of another table", tables[i]),
+					 errhint("Choose another queue name.")));
 		if (owner != extension_owner())
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -653,6 +663,13 @@ QUEUE_EXT_ENTRY(queue_ext_protect_queue_tables)
 void
 check_queue_table_safe(Oid relid)
 {
+	check_table_safe(relid, false);
+}
+
+/* check_queue_table_safe, for a queue table or (partition true) one of its partitions. */
+static void
+check_table_safe(Oid relid, bool partition)
+{
 	HeapTuple	tuple;
 	Form_pg_class form;
 	Relation	triggers;
@@ -678,6 +695,8 @@ check_queue_table_safe(Oid relid)
 		problem = "it has rules";
 	else if (form->relhassubclass && !partitioned)
 		problem = "it has child tables";
+	else if (form->relispartition && !partition)
+		problem = "it is a partition of another table";
 	else if (form->relforcerowsecurity)
 		problem = "it forces row-level security";
 	ReleaseSysCache(tuple);
@@ -704,7 +723,7 @@ check_queue_table_safe(Oid relid)
 		ListCell   *lc;
 
 		foreach(lc, find_inheritance_children(relid, NoLock))
-			check_queue_table_safe(lfirst_oid(lc));
+			check_table_safe(lfirst_oid(lc), true);
 	}
 	if (problem != NULL)
 		ereport(ERROR,

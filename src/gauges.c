@@ -232,8 +232,10 @@ gauges_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnl
 		{
 			Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(lfirst(lc)), NoLock, true);
 
+			/* A partitioned table goes with its partitions, whose gauges go too. */
 			if (OidIsValid(relid))
-				dropped = lappend_oid(dropped, relid);
+				dropped = list_concat(dropped, get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE
+									  ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid));
 		}
 
 	if (prev_process_utility)

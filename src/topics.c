@@ -41,7 +41,8 @@ typedef struct Binding
 static Binding *bindings = NULL;
 static int	nbindings = 0;
 static int	bindings_capacity = 0;
-static bool bindings_valid = false;
+static uint64 bindings_changes = 1;	/* bumped by every invalidation */
+static uint64 bindings_loaded = 0;	/* the change the bindings were read after */
 static Oid	bindings_relid = InvalidOid;
 static MemoryContext bindings_cxt = NULL;
 
@@ -208,9 +209,9 @@ forget_bindings(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == bindings_relid)
 	{
-		bindings_valid = false;
-		if (relid == InvalidOid)
-			bindings_relid = InvalidOid;
+		bindings_changes++;
+		/* Looked up again: the table may have been dropped and made anew. */
+		bindings_relid = InvalidOid;
 	}
 }
 
@@ -255,25 +256,28 @@ bindings_load(void)
 
 	if (!callback_registered)
 	{
-		CacheRegisterRelcacheCallback(forget_bindings, (Datum) 0);
 		bindings_cxt = AllocSetContextCreate(TopMemoryContext, "queue_ext topic bindings",
 											 ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(forget_bindings, (Datum) 0);
 		callback_registered = true;
 	}
-	if (!OidIsValid(bindings_relid))
+	/* A binding another session committed, even inside this transaction block. */
+	AcceptInvalidationMessages();
+	while (bindings_loaded != bindings_changes || !OidIsValid(bindings_relid))
 	{
+		uint64		change = bindings_changes;
+
+		bindings_loaded = 0;	/* until a read completes: an error leaves nothing valid */
 		bindings_relid = get_relname_relid("topic_bindings", get_namespace_oid(QUEUE_SCHEMA, false));
-		bindings_valid = false;
-	}
-	while (!bindings_valid)
-	{
-		bindings_valid = true;
 		MemoryContextReset(bindings_cxt);
 		bindings = NULL;
 		nbindings = bindings_capacity = 0;
 		(void) catalog_scan("topic_bindings", columns, lengthof(columns), load_binding, NULL);
 		if (nbindings > 0)
 			qsort(bindings, nbindings, sizeof(Binding), binding_order);
+		bindings_loaded = change;
+		if (!OidIsValid(bindings_relid))
+			break;				/* no table (before the update to 0.6.0): no bindings */
 	}
 }
 

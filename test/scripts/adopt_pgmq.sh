@@ -17,6 +17,7 @@ db=qx_adopt
 sharedir="$("$QX_PG_BINDIR/pg_config" --sharedir)/extension"
 cleanup() {
   psql -qX -d postgres -c "DROP DATABASE IF EXISTS $db" -c "DROP DATABASE IF EXISTS ${db}_bad" >/dev/null 2>&1 || true
+  psql -qX -d postgres -c "DROP ROLE IF EXISTS qx_adopt_owner" >/dev/null 2>&1 || true
   rm -f "$sharedir/pgmq.control" "$sharedir/pgmq--1.13.0.sql"
 }
 trap cleanup EXIT
@@ -165,8 +166,44 @@ bad "a catalog row without tables" "INSERT INTO pgmq.meta VALUES ('ghost', false
   'queue "ghost" does not have pgmq.s tables'
 bad "a partitioned queue" "$(make_queue parts) UPDATE pgmq.meta SET is_partitioned = true;" \
   '0A000.*queue "parts" is partitioned'
+# Tables that would make the extension owner run someone's code.
+bad "an index on an expression" "$(make_queue jobs) CREATE INDEX ON pgmq.q_jobs ((message ->> 'x'));" \
+  'q has index .* on an expression'
+bad "a default that calls a function" "$(make_queue jobs) ALTER TABLE pgmq.q_jobs ALTER COLUMN read_ct SET DEFAULT length('x');" \
+  'unexpected q|read_ct|integer|t||length'
+bad "an extra column" "$(make_queue jobs) ALTER TABLE pgmq.a_jobs ADD COLUMN extra integer;" \
+  'unexpected a|extra|integer'
+bad "a check constraint" "$(make_queue jobs) ALTER TABLE pgmq.q_jobs ADD CHECK (read_ct >= 0);" \
+  'q has constraint q_jobs_read_ct_check'
+
+# A schema that is not a plain leftover of pgmq.
+fresh_bad() {  # fresh_bad DESCRIPTION SQL EXPECTED
+  psql -qX -d postgres -c "DROP DATABASE IF EXISTS ${db}_bad" -c "CREATE DATABASE ${db}_bad" >/dev/null
+  q -d "${db}_bad" -c "$2" >/dev/null
+  local got; got="$(psql -qXAt -d "${db}_bad" -c "CREATE EXTENSION queue_ext" 2>&1 || true)"
+  echo "$got" | grep -q "$3" || fail "$1: $got"
+}
+fresh_bad "tables without a catalog" "CREATE SCHEMA pgmq; CREATE TABLE pgmq.q_lost (msg_id bigint);" \
+  'schema pgmq holds queue tables but no pgmq.meta'
+fresh_bad "a view as the catalog" "CREATE SCHEMA pgmq; CREATE VIEW pgmq.meta AS SELECT 'x'::varchar AS queue_name;" \
+  'schema pgmq holds objects other than tables: relation pgmq.meta'
+fresh_bad "a function planted in the schema" "CREATE SCHEMA pgmq; CREATE FUNCTION pgmq.lower(text) RETURNS text LANGUAGE sql AS 'SELECT 1::text';" \
+  'schema pgmq holds objects other than tables: function pgmq.lower(text)'
+psql -qX -d postgres -c "DROP ROLE IF EXISTS qx_adopt_owner" -c "CREATE ROLE qx_adopt_owner" >/dev/null
+fresh_bad "a schema another role owns" "CREATE SCHEMA pgmq AUTHORIZATION qx_adopt_owner;" \
+  'schema pgmq exists and does not belong to a superuser'
+psql -qX -d postgres -c "DROP DATABASE IF EXISTS ${db}_bad" -c "DROP ROLE qx_adopt_owner" >/dev/null
+
+# An older pgmq's topic_bindings, without bound_at: adopted all the same.
 psql -qX -d postgres -c "DROP DATABASE IF EXISTS ${db}_bad" -c "CREATE DATABASE ${db}_bad" >/dev/null
-q -d "${db}_bad" -c "CREATE SCHEMA pgmq" -c "CREATE TABLE pgmq.q_lost (msg_id bigint)" >/dev/null
-out="$(psql -qXAt -d "${db}_bad" -c "CREATE EXTENSION queue_ext" 2>&1 || true)"
-echo "$out" | grep -q 'schema pgmq holds queue tables but no pgmq.meta' || fail "tables without a catalog: $out"
+q -d "${db}_bad" >/dev/null <<SQL
+CREATE SCHEMA pgmq;
+CREATE TABLE pgmq.meta (queue_name varchar NOT NULL UNIQUE, is_partitioned boolean NOT NULL, is_unlogged boolean NOT NULL,
+                        created_at timestamp with time zone DEFAULT now() NOT NULL);
+CREATE TABLE pgmq.topic_bindings (pattern text NOT NULL, queue_name text NOT NULL REFERENCES pgmq.meta (queue_name));
+$(make_queue old)
+INSERT INTO pgmq.topic_bindings VALUES ('old.*', 'old');
+SQL
+q -d "${db}_bad" -c "CREATE EXTENSION queue_ext" >/dev/null
+[ "$(q -d "${db}_bad" -c "SELECT pgmq.send_topic('old.one', '{}')")" = 1 ] || fail "binding without bound_at"
 echo "adopt pgmq: ok"
