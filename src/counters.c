@@ -7,9 +7,11 @@
  *
  * The hot path only adds to one small backend-local list per transaction; a
  * transaction callback adds the list to the shared counters at commit, and
- * wakes the readers of the queues it marked (a rolled-back
- * transaction counts nothing; work in a subtransaction that rolled back is
- * counted with its transaction). The counters only grow, from server start:
+ * wakes the readers of the queues it marked. A rolled-back transaction
+ * counts nothing, and neither does a subtransaction that rolled back (a
+ * savepoint, a PL/pgSQL exception block, a cancelled statement inside one):
+ * the list keeps each subtransaction's counts apart until it commits into its
+ * parent. The counters only grow, from server start:
  * pgmq.queue_counters() shows them, and maintenance turns their growth into
  * per-minute history (pgmq.throughput_history), so reading throughput never
  * scans a queue. Without preload nothing is counted and the history stays
@@ -49,6 +51,7 @@ static HTAB *shared_counters = NULL;
 typedef struct PendingCounts
 {
 	Oid			queue_relid;
+	int			nest_level;		/* the (sub)transaction the counts belong to */
 	int64		counts[COUNTER_KINDS];
 	bool		wake;
 	bool		timed;			/* latency has samples */
@@ -115,25 +118,80 @@ counters_xact_callback(XactEvent event, void *arg)
 		npending = 0;
 }
 
+/* Adds what from counted into into; both are entries of one queue. */
+static void
+pending_merge(PendingCounts *into, const PendingCounts *from)
+{
+	for (int k = 0; k < COUNTER_KINDS; k++)
+		into->counts[k] += from->counts[k];
+	for (int l = 0; l < LATENCY_KINDS; l++)
+		for (int b = 0; b < LATENCY_BUCKETS; b++)
+			into->latency[l][b] = (uint32) Min((uint64) into->latency[l][b] + from->latency[l][b], PG_UINT32_MAX);
+	into->wake |= from->wake;
+	into->timed |= from->timed;
+}
+
 /*
- * This transaction's entry for queue, made on first use; NULL without shared
- * memory, and in a parallel worker (whose commit comes before its leader's).
+ * A subtransaction that commits hands its counts to its parent; one that
+ * rolls back takes them with it. Called while the subtransaction is still
+ * the current one.
+ */
+static void
+counters_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionId parent, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			kept = 0;
+
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	for (int i = 0; i < npending; i++)
+	{
+		if (pending[i].nest_level == level)
+		{
+			int			j;
+
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;
+			for (j = 0; j < kept; j++)
+				if (pending[j].queue_relid == pending[i].queue_relid && pending[j].nest_level == level - 1)
+					break;
+			if (j < kept)
+			{
+				pending_merge(&pending[j], &pending[i]);
+				continue;
+			}
+			pending[i].nest_level = level - 1;
+		}
+		if (kept != i)
+			pending[kept] = pending[i];
+		kept++;
+	}
+	npending = kept;
+}
+
+/*
+ * The current (sub)transaction's entry for queue, made on first use; NULL
+ * without shared memory, and in a parallel worker (whose commit comes before
+ * its leader's).
  */
 static PendingCounts *
 pending_for(QueueEntry *queue)
 {
 	int			i;
+	int			level;
 
 	if (!shared_state_ready() || IsParallelWorker())
 		return NULL;
+	level = GetCurrentTransactionNestLevel();
 	for (i = 0; i < npending; i++)
-		if (pending[i].queue_relid == queue->queue_relid)
+		if (pending[i].queue_relid == queue->queue_relid && pending[i].nest_level == level)
 			break;
 	if (i == npending)
 	{
 		if (!callback_registered)
 		{
 			RegisterXactCallback(counters_xact_callback, NULL);
+			RegisterSubXactCallback(counters_subxact_callback, NULL);
 			callback_registered = true;
 		}
 		if (npending == pending_capacity)
@@ -147,6 +205,7 @@ pending_for(QueueEntry *queue)
 		}
 		memset(&pending[i], 0, sizeof(PendingCounts));
 		pending[i].queue_relid = queue->queue_relid;
+		pending[i].nest_level = level;
 		npending++;
 	}
 	return &pending[i];

@@ -18,6 +18,20 @@ SELECT pgmq.send('tp_jobs', '{}', '{"x-queue-ext-idempotency-key": "k"}'::jsonb)
 BEGIN;
 SELECT pgmq.send('tp_jobs', '{}') > 0 AS sent;
 ROLLBACK;
+-- Work rolled back to a savepoint or by an exception block counts nothing;
+-- released savepoints count with their transaction: three more sent.
+BEGIN;
+SELECT pgmq.send('tp_jobs', '{}') > 0 AS sent;
+SAVEPOINT a;
+SELECT pgmq.send('tp_jobs', '{}') > 0 AS sent;
+ROLLBACK TO a;
+SAVEPOINT b;
+SAVEPOINT c;
+SELECT count(*) FROM pgmq.send_batch('tp_jobs', ARRAY['{}', '{}']::jsonb[]);
+RELEASE c;
+RELEASE b;
+DO $$ BEGIN PERFORM pgmq.send('tp_jobs', '{}'); RAISE EXCEPTION 'undone'; EXCEPTION WHEN raise_exception THEN NULL; END $$;
+COMMIT;
 SELECT pgmq.delete('tp_jobs', msg_id) FROM pgmq.read('tp_jobs', 30, 1);
 SELECT pgmq.archive('tp_jobs', msg_id) FROM pgmq.read('tp_jobs', 30, 1);
 SELECT pgmq.ack('tp_jobs', msg_id, read_ct) FROM pgmq.read('tp_jobs', 30, 1);
