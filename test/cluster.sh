@@ -54,8 +54,19 @@ cluster_start() {
     echo "log_min_messages = warning"
     for line in "$@"; do echo "$line"; done
   } | as_postgres tee -a "$QX_CLUSTER_DIR/data/postgresql.conf" >/dev/null
-  as_postgres "$QX_PG_BINDIR/pg_ctl" -D "$QX_CLUSTER_DIR/data" -l "$QX_CLUSTER_DIR/server.log" \
-      -w -t 60 start >/dev/null || { cat "$QX_CLUSTER_DIR/server.log" >&2; return 1; }
+  # A free port can be taken by another cluster between the check and the
+  # start (other sessions start clusters too): then take another.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    as_postgres "$QX_PG_BINDIR/pg_ctl" -D "$QX_CLUSTER_DIR/data" -l "$QX_CLUSTER_DIR/server.log" \
+        -w -t 60 start >/dev/null && break
+    if [ "$attempt" -lt 5 ] && grep -q "Address already in use" "$QX_CLUSTER_DIR/server.log"; then
+      QX_PORT="$(qx_free_port)"
+      echo "port = $QX_PORT" | as_postgres tee -a "$QX_CLUSTER_DIR/data/postgresql.conf" >/dev/null
+      continue
+    fi
+    cat "$QX_CLUSTER_DIR/server.log" >&2; return 1
+  done
   export PGHOST="$QX_CLUSTER_DIR" PGPORT="$QX_PORT" PGUSER=postgres PGDATABASE=postgres
 }
 
