@@ -15,6 +15,12 @@ need=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
+# Node.js and npm run the client tests (pgmq-js, examples/node-worker). A
+# Node.js installed some other way (NodeSource's nodejs carries its own npm,
+# which Debian's npm package conflicts with) is used as it is.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  need+=(nodejs npm)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
