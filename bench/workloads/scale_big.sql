@@ -1,0 +1,3 @@
+SELECT * FROM pgmq.send('scale_big', '{"task":"email","to":"user@example.com","attempt":1,"body":{"subject":"hello","lines":3}}');
+SELECT coalesce(array_agg(msg_id), '{}') AS ids FROM pgmq.read('scale_big', 30, 1) \gset
+SELECT count(*) FROM pgmq.delete('scale_big', :ids::bigint[]);
