@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Queue data survives pg_dump and pg_restore, and survives DROP EXTENSION
-# (queue tables are not extension members, as in pgmq 1.6+). So do tenants,
-# their queues and API keys. pgmq before 1.6
+# (queue tables are not extension members, as in pgmq 1.6+). So do job
+# options and state, priorities, idempotency keys, tenants, their queues and
+# API keys, limits, quotas, topic bindings, partitioned (pg_partman),
+# unlogged and paused queues, grants, gateway roles, maintenance steps and
+# throughput history; and the restored copy works. pgmq before 1.6
 # lost every queue's data in a dump; this checks with a real dump and restore.
 set -euo pipefail
 src=qx_dump_src
@@ -52,6 +55,28 @@ SELECT pgmq.set_tenant_quota('dumped', 1000, 5000);
 SELECT count(*) FROM pgmq.send('tenant_q', '{"t": 2}');
 -- Topic bindings.
 SELECT pgmq.bind_topic('orders.*', 'orders'), pgmq.bind_topic('#', 'urgent');
+-- A queue pg_partman partitions by msg_id (100 a partition, 1 000 kept), an
+-- unlogged queue, a paused one, a grant to a role without a tenant, a
+-- gateway role, a maintenance step (a regprocedure in a dumped table) and
+-- the throughput history maintenance writes.
+CREATE SCHEMA partman;
+CREATE EXTENSION pg_partman SCHEMA partman;
+SELECT pgmq.create_partitioned('events', '100', '1000');
+SELECT count(*) FROM pgmq.send_batch('events', ARRAY(SELECT jsonb_build_object('e', i) FROM generate_series(1, 250) i));
+SELECT pgmq.create_unlogged('scratch');
+SELECT count(*) FROM pgmq.send('scratch', '{"u": 1}');
+SELECT pgmq.create('held');
+SELECT count(*) FROM pgmq.send('held', '{"h": 1}');
+SELECT pgmq.pause_queue('held');
+DROP ROLE IF EXISTS qx_dump_reader;
+CREATE ROLE qx_dump_reader;
+SELECT pgmq.grant_queue('orders', 'qx_dump_reader', '{consume}');
+DROP ROLE IF EXISTS qx_dump_gateway;
+CREATE ROLE qx_dump_gateway;
+SELECT pgmq.set_gateway_role('qx_dump_gateway', '{app_metadata,tenant}', '{publish}');
+CREATE FUNCTION public.dump_step(batch_size integer) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
+INSERT INTO pgmq.maintenance_steps (step, function) VALUES ('dump_step', 'public.dump_step(integer)');
+SELECT count(*) FROM pgmq.run_maintenance();
 \o /tmp/qx_dump_key
 SELECT :'key';
 \o
@@ -81,6 +106,15 @@ SELECT 'limits', scope, action, method, rate, per, burst FROM pgmq.rate_limits O
 SELECT 'caps', max_in_flight, message_retention FROM pgmq.queue_options WHERE queue_name = 'orders';
 SELECT 'quota', tenant, sent, soft_limit, hard_limit FROM pgmq.tenant_quota_usage;
 SELECT 'topics', pattern, queue_name, compiled_regex FROM pgmq.topic_bindings ORDER BY pattern;
+SELECT 'events', count(*), sum((message->>'e')::int),
+       (SELECT count(*) FROM pg_inherits WHERE inhparent = 'pgmq.q_events'::regclass) FROM pgmq.q_events;
+SELECT 'partman', parent_table, partition_interval, retention FROM partman.part_config ORDER BY 1;
+SELECT 'scratch', count(*) FROM pgmq.q_scratch;
+SELECT 'paused', queue_name FROM pgmq.queue_options WHERE paused ORDER BY 1;
+SELECT 'grants', queue_name, grantee, permissions FROM pgmq.queue_grants ORDER BY 1, 2;
+SELECT 'gateway', role, tenant_claim, permissions FROM pgmq.gateway_roles ORDER BY 1;
+SELECT 'steps', step, function, position FROM pgmq.maintenance_steps ORDER BY 1;
+SELECT 'history', queue_name, sum(sent) FROM pgmq.throughput_history GROUP BY 1, 2 ORDER BY 2;
 SQL
 }
 
@@ -106,6 +140,13 @@ UPDATE pgmq.q_orders SET vt = now() WHERE msg_id = 4;
 SELECT pgmq.nack('orders', 4, read_ct) FROM pgmq.read('orders', 30, 1);
 SELECT 'dead:' || count(*) FROM pgmq.q_orders_dead;
 SQL
+
+# ... the partitioned queue takes messages into its partitions and reads
+# them, the paused queue stays paused, and the restored step runs.
+[ "$(psql -qXAt -d "$dst" -c "SELECT count(*) FROM pgmq.send_batch('events', ARRAY['{}', '{}']::jsonb[])")" = 2 ]
+[ "$(psql -qXAt -d "$dst" -c "SELECT count(*) FROM pgmq.read('events', 30, 1000)")" = 252 ]
+[ "$(psql -qXAt -d "$dst" -c "SELECT count(*) FROM pgmq.read('held', 30, 10)")" = 0 ]
+psql -qXAt -v ON_ERROR_STOP=1 -d "$dst" -c "SELECT step FROM pgmq.run_maintenance()" | grep -qx dump_step
 
 # ... the restored bindings route.
 [ "$(psql -qXAt -d "$dst" -c "SELECT pgmq.send_topic('orders.restored', '{}')")" = "2" ]
@@ -134,4 +175,4 @@ left=$(psql -qXAt -d "$src" -c "SELECT (SELECT count(*) FROM pgmq.q_orders) || '
 echo "after DROP EXTENSION: q_orders/a_orders = $left"
 [ "$left" = "497/4" ]
 
-psql -qX -d postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst" -c "DROP ROLE qx_dump_tenant"
+psql -qX -d postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst" -c "DROP ROLE qx_dump_tenant, qx_dump_reader, qx_dump_gateway"
