@@ -467,6 +467,7 @@ QUEUE_EXT_ENTRY(queue_ext_create_api_key)
 	char		prefix[KEY_PREFIX_LEN + 1];
 	char		secret[KEY_SECRET_CHARS + 1];
 	char	   *key;
+	text	   *result;
 	unsigned char hash[KEY_HASH_BYTES];
 	bytea	   *hash_value;
 	Oid			argtypes[7] = {INT8OID, TEXTOID, TEXTOID, BYTEAOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID};
@@ -512,9 +513,7 @@ QUEUE_EXT_ENTRY(queue_ext_create_api_key)
 				 errmsg("an API key's expiry must be in the future")));
 	check_may_manage_keys(&tenant, scopes);
 
-	spi_connect_or_error();
-	(void) load_server_secret(true);
-
+	/* Made before connecting: the key is returned after SPI_finish frees SPI's memory. */
 	randombytes_buf(prefix_bytes, sizeof(prefix_bytes));
 	randombytes_buf(secret_bytes, sizeof(secret_bytes));
 	sodium_bin2hex(prefix, sizeof(prefix), prefix_bytes, sizeof(prefix_bytes));
@@ -523,6 +522,9 @@ QUEUE_EXT_ENTRY(queue_ext_create_api_key)
 	sodium_memzero(secret_bytes, sizeof(secret_bytes));
 	key = psprintf(KEY_TAG "%s_%s", prefix, secret);
 	sodium_memzero(secret, sizeof(secret));
+
+	spi_connect_or_error();
+	(void) load_server_secret(true);
 	key_hash(key, hash);
 	hash_value = palloc(VARHDRSZ + KEY_HASH_BYTES);
 	SET_VARSIZE(hash_value, VARHDRSZ + KEY_HASH_BYTES);
@@ -546,7 +548,9 @@ QUEUE_EXT_ENTRY(queue_ext_create_api_key)
 				 errmsg("could not store the API key")));
 	SPI_finish();
 	audit_record("api key created", tenant.id, NULL, psprintf("{\"key_prefix\": \"%s\"}", prefix));
-	PG_RETURN_TEXT_P(cstring_to_text(key));
+	result = cstring_to_text(key);
+	sodium_memzero(key, strlen(key));
+	PG_RETURN_TEXT_P(result);
 }
 
 /* revoke_api_key(prefix text) -> boolean: false when the key was already revoked */

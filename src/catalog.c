@@ -523,6 +523,7 @@ QUEUE_EXT_ENTRY(queue_ext_drop_queue)
 	QueueNames	names;
 	QueueEntry *queue;
 	int64		tenant_id;
+	MemoryContext caller_context = CurrentMemoryContext;
 
 	queue_names_resolve(name, &names);
 	spi_connect_or_error();
@@ -540,7 +541,8 @@ QUEUE_EXT_ENTRY(queue_ext_drop_queue)
 	tenant_id = queue->tenant_id;
 	queue_cache_forget(name);
 	reject_drop_of_dead_letter_queue(name);
-	registered = queue_registered_name(name);
+	/* In the caller's context: the audit record below comes after SPI_finish. */
+	registered = MemoryContextStrdup(caller_context, queue_registered_name(name));
 
 	/* pg_partman's setup of a partitioned queue or archive goes first: its maintenance would look for the tables. */
 	if (OidIsValid(get_func_oid_if_exists("_partman_forget", TEXTOID)))
