@@ -11,7 +11,9 @@
  * counts nothing, and neither does a subtransaction that rolled back (a
  * savepoint, a PL/pgSQL exception block, a cancelled statement inside one):
  * the list keeps each subtransaction's counts apart until it commits into its
- * parent. The counters only grow, from server start:
+ * parent. A prepared transaction's counts are dropped at PREPARE (its
+ * COMMIT PREPARED runs in another backend, which has no list), as the
+ * gauges' are. The counters only grow, from server start:
  * pgmq.queue_counters() shows them, and maintenance turns their growth into
  * per-minute history (pgmq.throughput_history), so reading throughput never
  * scans a queue. Without preload nothing is counted and the history stays
@@ -152,6 +154,12 @@ counters_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransacti
 
 			if (event == SUBXACT_EVENT_ABORT_SUB)
 				continue;
+
+			/*
+			 * The parent's entry, if any, is among those already kept:
+			 * entries are only appended, and compaction keeps their order,
+			 * so it was made before this subtransaction began.
+			 */
 			for (j = 0; j < kept; j++)
 				if (pending[j].queue_relid == pending[i].queue_relid && pending[j].nest_level == level - 1)
 					break;

@@ -24,8 +24,10 @@
  * they are rows of the unlogged table pgmq.rate_limit_buckets, which each
  * check locks in limit_id order until its transaction ends: limits stay
  * exact across sessions, but callers of one bucket take turns. Tokens a
- * rolled-back send took are not given back (as with any limiter, the attempt
- * counts); after a crash or restart every bucket starts full.
+ * send, or a read, took in shared memory are not given back when its
+ * statement is cancelled or its (sub)transaction rolls back (as with any
+ * limiter, the attempt counts); the table's rows roll back with it. After a
+ * crash or restart every bucket starts full.
  */
 #include "queue_ext.h"
 

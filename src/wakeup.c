@@ -23,9 +23,8 @@
  *
  * The poll interval still bounds each sleep: messages also become visible
  * when their vt passes or a delay ends, which no commit announces. A
- * rolled-back send broadcasts nothing; a send in a subtransaction that rolls
- * back may still wake readers at commit, who then find nothing and sleep
- * again. Besides sends, a message reaching a dead-letter queue or redriven
+ * rolled-back send broadcasts nothing, nor does one in a subtransaction that
+ * rolled back (counters.c keeps each subtransaction's marks apart). Besides sends, a message reaching a dead-letter queue or redriven
  * wakes readers, and so does an ack, delete or archive on a queue that caps
  * its messages in flight (it frees room). A prepared transaction's sends are
  * found by the next poll (COMMIT PREPARED runs none of this backend's
