@@ -56,7 +56,7 @@ echo "npm installed pg $got_pg into a temporary copy of $example"
 q -c "CREATE EXTENSION queue_ext" -f "$work/setup.sql" >/dev/null
 q -c "INSERT INTO posts (id, title) SELECT g, 'post ' || g FROM generate_series(1, 3) g"
 
-like() { (cd "$work" && node like.js "$@"); }
+like() { (cd "$work" && timeout 120 node like.js "$@"); }   # a hang fails, after 2 minutes
 queued() { q -c "SELECT count(*) FROM pgmq.q_notifications"; }
 # wait_for SQL SECONDS: until SQL returns t
 wait_for() {
@@ -84,7 +84,10 @@ forget_worker() {
 stop_worker() {
   local pid="$1" name="$2" sig="$3" max="$4" start rc=0 took
   start=$(date +%s%N)
-  kill -"$sig" "$pid"
+  kill -"$sig" "$pid" 2>/dev/null || fail "worker $name had exited before SIG$sig"
+  # A hang must fail the test, not stall it: at most 20 s.
+  for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fail "worker $name still running 20 s after SIG$sig"; fi
   wait "$pid" || rc=$?
   forget_worker "$pid"
   took=$(ms_since "$start")
@@ -206,7 +209,9 @@ crash_done="SELECT count(*) FROM notifications_sent WHERE payload->>'type' = 'cr
 start_worker w5 VT=2 QTY=5 MAX_POLL_SECONDS=10 POLL_INTERVAL_MS=200; w5=$worker
 wait_for "SELECT ($crash_done) >= 2" 30 || fail "worker w5 did not get going"
 kill -KILL "$w5"; wait "$w5" 2>/dev/null || true; forget_worker "$w5"
-held="$(q -c "SELECT count(*) FROM pgmq.q_notifications WHERE vt > clock_timestamp()")"
+# Leased by w5 and not done (read_ct counts deliveries; a lease that lapsed
+# meanwhile is still one w5 had).
+held="$(q -c "SELECT count(*) FROM pgmq.q_notifications WHERE read_ct > 0")"
 start_worker w6 VT=30 QTY=5 MAX_POLL_SECONDS=10 POLL_INTERVAL_MS=200; w6=$worker
 wait_for "SELECT NOT EXISTS (SELECT FROM pgmq.q_notifications)" 40 || fail "worker w6 did not finish after the crash"
 stop_worker "$w6" w6 TERM 3000
@@ -219,17 +224,17 @@ echo "(e) SIGKILL mid-batch: $held leases lapsed after 2 s, w6 recorded each of 
 
 # (f) ------------------------------------------------------------------
 # A slow worker's lapsed lease: w7 leases two messages for 1 s and works
-# 2.5 s on each; while it works on the first, the second's lease lapses and
-# w8 takes it. w7's ack of its old delivery is then stale: it rolls back, and
+# 6 s on each; while it works on the first, the second's lease lapses and
+# w8 (started as soon as w7 holds both: it has 5 s to lease it) takes it. w7's ack of its old delivery is then stale: it rolls back, and
 # only w8's delivery is recorded.
 q -c "SELECT count(*) FROM pgmq.send_batch('notifications',
-        ARRAY(SELECT jsonb_build_object('type', 'lapse', 'n', g, 'work_ms', 2500) FROM generate_series(1, 2) g))" >/dev/null
+        ARRAY(SELECT jsonb_build_object('type', 'lapse', 'n', g, 'work_ms', 6000) FROM generate_series(1, 2) g))" >/dev/null
 first="$(q -c "SELECT min(msg_id) FROM pgmq.q_notifications")"
 second="$(q -c "SELECT max(msg_id) FROM pgmq.q_notifications")"
 start_worker w7 VT=1 QTY=2 MAX_POLL_SECONDS=10 POLL_INTERVAL_MS=200; w7=$worker
 wait_for "SELECT count(*) = 2 FROM pgmq.q_notifications WHERE read_ct = 1" 20 || fail "worker w7 did not lease both"
 start_worker w8 VT=30 QTY=1 MAX_POLL_SECONDS=10 POLL_INTERVAL_MS=200; w8=$worker
-wait_for "SELECT count(*) = 2 FROM notifications_sent WHERE payload->>'type' = 'lapse'" 20 ||
+wait_for "SELECT count(*) = 2 FROM notifications_sent WHERE payload->>'type' = 'lapse'" 40 ||
   fail "the two slow messages were not recorded"
 wait_for "SELECT NOT EXISTS (SELECT FROM pgmq.q_notifications)" 10 || fail "a slow message stayed queued"
 sleep 3  # w7 is done with its stale delivery too

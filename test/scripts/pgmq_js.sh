@@ -31,12 +31,14 @@ fail_details() {
   grep -E 'ERROR|STATEMENT' "$QX_CLUSTER_DIR/server.log" | tail -30
 }
 
-npm install --no-audit --no-fund --no-package-lock --prefix "$tmp" "pgmq-js@$pgmq_js_version" \
-  >"$tmp/npm.log" 2>&1 || { cat "$tmp/npm.log"; fail "npm install pgmq-js@$pgmq_js_version failed"; }
+# The exact versions of test/js/package-lock.json (pgmq-js and its pg).
+cp test/js/package.json test/js/package-lock.json "$tmp/"
+(cd "$tmp" && npm ci --no-audit --no-fund) \
+  >"$tmp/npm.log" 2>&1 || { cat "$tmp/npm.log"; fail "npm ci of pgmq-js@$pgmq_js_version failed"; }
 
 # shellcheck disable=SC2119
 cluster_start
 q -c "SET client_min_messages = warning" -c "CREATE EXTENSION queue_ext"
 
-PGMQ_JS_DIR="$tmp" PGMQ_JS_VERSION="$pgmq_js_version" node test/js/pgmq_js_calls.mjs \
+PGMQ_JS_DIR="$tmp" PGMQ_JS_VERSION="$pgmq_js_version" timeout 300 node test/js/pgmq_js_calls.mjs \
   || fail "pgmq-js $pgmq_js_version against queue_ext (output above)"
