@@ -108,6 +108,16 @@ The plot is \`bench/soak.png\`.
 
 ![soak](soak.png)
 
+The load is fixed, so a flat throughput means the consumers kept up (the
+depth column: messages waiting at each sample). The heap's size is set by
+autovacuum_naptime (1 min by default, a server setting): a minute of
+dead rows accumulates between two vacuums of the queue table, and every
+later minute reuses that space. A shorter naptime makes it smaller; nothing
+in it grows with time. The primary key stays a few pages: msg_ids only grow,
+so inserts land on its rightmost page, where the entries of deleted rows
+(marked dead by the reads that step over them) are cleared before the page
+would split.
+
 MD
   awk -F'\t' '
     function median(list,   n, a, i, j, t) {
