@@ -70,16 +70,9 @@ rm -f "$out"/*.log "$out"/results.tsv "$out"/churn.tsv "$out"/paired.tsv "$out"/
       "$out"/ordering.tsv "$out"/grouped.tsv "$out"/tenancy.tsv "$out"/limits.tsv "$out"/latency.tsv \
       "$out"/metrics.tsv "$out"/topics.tsv "$out"/partitioned.tsv
 
-bash test/install-deps.sh
-make -s && make -s install >/dev/null
-
-# shellcheck source=test/cluster.sh
-. test/cluster.sh
-cluster_start "shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min" \
-              "log_autovacuum_min_duration = 0"
-trap cluster_stop EXIT
+# shellcheck source=bench/setup.sh
+. bench/setup.sh
 psql -qX -c "CREATE EXTENSION queue_ext" >/dev/null
-pgbench_bin="$QX_PG_BINDIR/pgbench"
 
 # Fresh queue and floor tables; the one under test ($1: ext, floor or both)
 # filled with $2 messages.

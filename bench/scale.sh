@@ -23,15 +23,8 @@ reps="${SCALE_REPS:-3}"
 out="bench/out/scale"
 rm -rf "$out"; mkdir -p "$out"
 
-bash test/install-deps.sh
-make -s && make -s install >/dev/null
-
-# shellcheck source=test/cluster.sh
-. test/cluster.sh
-cluster_start "shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min" \
-              "log_autovacuum_min_duration = 0"
-trap cluster_stop EXIT
-pgbench_bin="$QX_PG_BINDIR/pgbench"
+# shellcheck source=bench/setup.sh
+. bench/setup.sh
 
 started=$(date +%s)
 psql -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL

@@ -23,19 +23,13 @@ sample="${SOAK_SAMPLE:-60}"
 out="bench/out/soak"
 rm -rf "$out"; mkdir -p "$out"
 
-bash test/install-deps.sh
+# shellcheck source=bench/setup.sh
+. bench/setup.sh
+trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop' EXIT
 if ! command -v gnuplot >/dev/null; then
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q gnuplot-nox >/dev/null
 fi
-make -s && make -s install >/dev/null
-
-# shellcheck source=test/cluster.sh
-. test/cluster.sh
-cluster_start "shared_buffers = 1GB" "max_wal_size = 8GB" "checkpoint_timeout = 30min" \
-              "log_autovacuum_min_duration = 0"
-trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop' EXIT
-pgbench_bin="$QX_PG_BINDIR/pgbench"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION queue_ext" -c "SELECT pgmq.create('soak')" >/dev/null
 
 secs=$((minutes * 60))
