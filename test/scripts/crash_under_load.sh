@@ -43,6 +43,12 @@ file_outcome() {
   esac
 }
 
+# A backend that sees its postmaster die ends the session with FATAL, and
+# psql can still exit 0: the outcome is as unknown as with a lost connection.
+lost_if_fatal() {
+  case "$out" in *FATAL:*|*"server closed the connection"*) status=2 ;; esac
+}
+
 # Producer: a send, or every fifth time a send_batch of three. The payload
 # carries a tag unique to the client, so the ledger never needs msg_ids.
 produce() {
@@ -54,12 +60,12 @@ produce() {
       out=$(psql -qXAt -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM pgmq.send_batch('crash',
               ARRAY[jsonb_build_object('tag', '$tag-a'), jsonb_build_object('tag', '$tag-b'),
                     jsonb_build_object('tag', '$tag-c')])" 2>&1) || status=$?
-      [ "$status" != 0 ] || [ "$out" = 3 ] || status="bad:$out"
+      lost_if_fatal; [ "$status" != 0 ] || [ "$out" = 3 ] || status="bad:$out"
       file_outcome sent unsure "$p" "$status" "$tag-a" "$tag-b" "$tag-c"
     else
       status=0
       out=$(psql -qXAt -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM pgmq.send('crash', jsonb_build_object('tag', '$tag'))" 2>&1) || status=$?
-      [ "$status" != 0 ] || [ "$out" = 1 ] || status="bad:$out"
+      lost_if_fatal; [ "$status" != 0 ] || [ "$out" = 1 ] || status="bad:$out"
       file_outcome sent unsure "$p" "$status" "$tag"
     fi
   done
@@ -84,6 +90,7 @@ COMMIT;
 \echo committed
 SQL
     ) || status=$?
+    lost_if_fatal
     tags=$(printf '%s\n' "$out" | sed -n 's/^tags //p')
     if [ "$status" = 0 ] && ! printf '%s\n' "$out" | grep -qx committed; then status="no commit: $out"; fi
     # shellcheck disable=SC2086
